@@ -1,6 +1,6 @@
 // Package store opens Trinity's persistent store from a DSN (the --db flag) and defines Store,
-// the interface every backend implements. Backends live in subpackages (sqlite; postgres
-// later) and are checked by the conformance suite in storetest.
+// the interface every backend implements. Backends live in subpackages (sqlite, postgres)
+// and are checked by the conformance suite in storetest.
 package store
 
 import (
@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/trinityprice/trinity/internal/keys"
+	"github.com/trinityprice/trinity/internal/store/postgres"
 	"github.com/trinityprice/trinity/internal/store/sqlite"
 )
 
@@ -59,7 +60,8 @@ type Store interface {
 
 // Open opens the store named by dsn and brings its schema up to date:
 //   - "sqlite:PATH" opens the SQLite file PATH, creating it and its parent directories;
-//   - "postgres://…" or "postgresql://…" will open PostgreSQL (not built yet: an error).
+//   - "postgres://…" or "postgresql://…" opens PostgreSQL; the tables go in the current schema,
+//     which a search_path parameter may choose (e.g. "postgres://host/db?search_path=trinity").
 func Open(ctx context.Context, dsn string, log *slog.Logger) (Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
@@ -73,7 +75,11 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (Store, error) {
 		}
 		return s, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, fmt.Errorf("open store: postgres store not built yet (use sqlite:PATH)")
+		s, err := postgres.Open(ctx, dsn, log.With("component", "postgres"))
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("open store: unsupported DSN %q: want sqlite:PATH, postgres://… or postgresql://…", redact(dsn))
 }

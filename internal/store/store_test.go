@@ -55,8 +55,7 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("Open(%q) = %q, leaks %q", dsn, err, notIn)
 		}
 	}
-	f("postgres://root@127.0.0.1:5432/test", []string{"postgres store not built yet"}, "")
-	f("postgresql://root@127.0.0.1/test", []string{"postgres store not built yet"}, "")
+	f("postgres://u:s3cret@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", []string{"127.0.0.1:1/test"}, "s3cret")
 	f("sqlite:", []string{"sqlite:PATH"}, "")
 	f("sqlite::memory:", []string{"file path"}, "")
 	f("", []string{"sqlite:PATH", "postgres://"}, "")
