@@ -200,6 +200,13 @@ func (l *Limiter) Check(k *keys.Key, t Tier, now int64) Decision {
 	if !ok {
 		d.Reason = RateLimited
 		d.RetryAfter = time.Duration(retry)
+		if quota > 0 {
+			used := int64(0)
+			if m, u := unpackQuota(st.quota.Load()); m >= sp.id {
+				used = u
+			}
+			d.QuotaRemaining = max(quota-used, 0)
+		}
 		return d
 	}
 

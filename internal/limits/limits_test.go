@@ -210,7 +210,7 @@ func TestCheckRate(t *testing.T) {
 	}
 	d := l.Check(k, tier, t0+300*ms)
 	want := limits.Decision{Reason: limits.RateLimited, RetryAfter: 700 * time.Millisecond, Limit: 5, Reset: 4700 * time.Millisecond,
-		QuotaLimit: 1000, QuotaReset: 22*24*time.Hour - 12*time.Hour - 300*time.Millisecond}
+		QuotaLimit: 1000, QuotaRemaining: 995, QuotaReset: 22*24*time.Hour - 12*time.Hour - 300*time.Millisecond}
 	if d != want {
 		t.Fatalf("refused: %+v, want %+v", d, want)
 	}

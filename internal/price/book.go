@@ -30,8 +30,8 @@ type Answer struct {
 	Price Value
 	// Source is "aggregate" when several sources were used, else the one exchange's name.
 	Source string
-	Bid   Value // median of the used sources' bids, 0 when none known
-	Ask   Value // median of the used sources' asks, 0 when none known
+	Bid    Value // median of the used sources' bids, 0 when none known
+	Ask    Value // median of the used sources' asks, 0 when none known
 	// Changed is when the price last changed, in Unix nanoseconds.
 	Changed int64
 	Stale   bool

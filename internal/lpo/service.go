@@ -1,0 +1,186 @@
+// Package lpo is the price-query service (the "listener price oracle") shared by the HTTP
+// and UDP front ends: it authenticates keys, looks up pre-built answers, assembles batches and
+// counts every finished request. Transports parse their own wire format and call in here, so
+// both answer exactly alike. Nothing in here allocates per request.
+package lpo
+
+import (
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/trinityprice/trinity/internal/histogram"
+	"github.com/trinityprice/trinity/internal/keys"
+	"github.com/trinityprice/trinity/internal/limits"
+	"github.com/trinityprice/trinity/internal/metering"
+	"github.com/trinityprice/trinity/internal/price"
+)
+
+// Protocol is the transport a request came in on.
+type Protocol uint8
+
+// Protocols.
+const (
+	HTTP Protocol = iota
+	UDP
+	numProtocols
+)
+
+var protocolNames = [numProtocols]string{"http", "udp"}
+
+// String returns the protocol's metric label.
+func (p Protocol) String() string { return protocolNames[p] }
+
+// Endpoint is the operation a request asked for.
+type Endpoint uint8
+
+// Endpoints.
+const (
+	EndpointPrice Endpoint = iota
+	EndpointPrices
+	EndpointAssets
+	EndpointExchanges
+	EndpointOther
+	numEndpoints
+)
+
+var endpointNames = [numEndpoints]string{"price", "prices", "assets", "exchanges", "other"}
+
+// String returns the endpoint's metric label.
+func (e Endpoint) String() string { return endpointNames[e] }
+
+// KeyTable looks up presented API keys; keys.Table implements it.
+type KeyTable interface {
+	Lookup(presented []byte) (*keys.Key, bool)
+}
+
+// Config wires a Service.
+type Config struct {
+	Book    *price.Book
+	Keys    KeyTable
+	Metrics *metrics.Set // where request counters are registered; nil means a private set
+	// Limiter and Tiers enforce rate limits and quotas; nil Limiter admits everything.
+	Limiter *limits.Limiter
+	Tiers   *limits.TierTable
+	// Meter counts every finished request of a known key for usage reports; nil: none.
+	Meter *metering.Meter
+}
+
+// Service answers price queries. It is safe for concurrent use.
+type Service struct {
+	book     *price.Book
+	keys     KeyTable
+	limiter  *limits.Limiter
+	tiers    *limits.TierTable
+	meter    *metering.Meter
+	requests [numProtocols][numEndpoints][numOutcomes]*metrics.Counter
+	latency  [numProtocols]*histogram.Histogram
+	answered atomic.Uint64
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	s := &Service{book: cfg.Book, keys: cfg.Keys, limiter: cfg.Limiter, tiers: cfg.Tiers, meter: cfg.Meter}
+	if s.limiter != nil && s.tiers == nil {
+		s.tiers = limits.NewTierTable(nil)
+	}
+	set := cfg.Metrics
+	if set == nil {
+		set = metrics.NewSet()
+	}
+	for p := range numProtocols {
+		for e := range numEndpoints {
+			for o := range numOutcomes {
+				s.requests[p][e][o] = set.NewCounter(`trinity_requests_total{protocol="` + p.String() +
+					`",endpoint="` + e.String() + `",outcome="` + o.String() + `"}`)
+			}
+		}
+		s.latency[p] = histogram.New("trinity_request_duration_seconds", `protocol="`+p.String()+`"`, nil)
+	}
+	set.RegisterMetricsWriter(func(w io.Writer) {
+		for _, h := range s.latency {
+			h.WritePrometheus(w)
+		}
+	})
+	return s
+}
+
+// Book returns the price book the service answers from.
+func (s *Service) Book() *price.Book { return s.book }
+
+// Authorize checks a presented API key. It returns ErrMissingKey for an empty key,
+// ErrUnknownKey and ErrRevokedKey as named. It does not allocate.
+func (s *Service) Authorize(presented []byte) (*keys.Key, *Error) {
+	if len(presented) == 0 {
+		return nil, ErrMissingKey
+	}
+	k, ok := s.keys.Lookup(presented)
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	if k.Revoked {
+		return k, ErrRevokedKey
+	}
+	return k, nil
+}
+
+// Price returns the published answer for one asset name (case-insensitive), or
+// ErrBadAsset, ErrUnknownAsset or ErrNoPrice. It does not allocate.
+func (s *Service) Price(asset []byte) (*price.Answer, *Error) {
+	if len(asset) == 0 {
+		return nil, ErrMissingAsset
+	}
+	if !validAssetName(asset) {
+		return nil, ErrBadAsset
+	}
+	i, ans := s.book.Lookup(asset)
+	if i < 0 {
+		return nil, ErrUnknownAsset
+	}
+	if ans == nil {
+		return nil, ErrNoPrice
+	}
+	return ans, nil
+}
+
+// Done records a finished request: counters and latency. start is when the request was
+// read. It does not allocate.
+func (s *Service) Done(k *keys.Key, p Protocol, e Endpoint, o Outcome, start time.Time) {
+	s.requests[p][e][o].Inc()
+	s.latency[p].Observe(time.Since(start))
+	if o <= OutcomeStale {
+		s.answered.Add(1)
+	}
+	_ = k // metering per key arrives with tiers and usage reports
+}
+
+// Answered returns how many price requests were answered successfully.
+func (s *Service) Answered() uint64 { return s.answered.Load() }
+
+// Latency returns the request-latency histogram of protocol p.
+func (s *Service) Latency(p Protocol) *histogram.Histogram { return s.latency[p] }
+
+// validAssetName reports whether b looks like an asset name: 1–24 of [A-Za-z0-9._-].
+func validAssetName(b []byte) bool {
+	if len(b) == 0 || len(b) > 24 {
+		return false
+	}
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// OutcomeOf returns the outcome of an answer served successfully.
+func OutcomeOf(a *price.Answer) Outcome {
+	if a.Stale {
+		return OutcomeStale
+	}
+	return OutcomeOK
+}
