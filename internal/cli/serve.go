@@ -24,6 +24,7 @@ import (
 	"github.com/trinityprice/trinity/internal/histogram"
 	"github.com/trinityprice/trinity/internal/httpapi"
 	"github.com/trinityprice/trinity/internal/keys"
+	"github.com/trinityprice/trinity/internal/limits"
 	"github.com/trinityprice/trinity/internal/lpo"
 	"github.com/trinityprice/trinity/internal/price"
 	"github.com/trinityprice/trinity/internal/sim"
@@ -198,7 +199,8 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 		OnPublish: tickToServe.Observe,
 	})
 	set.NewGauge("trinity_book_ticks_total", func() float64 { return float64(book.Ticks()) })
-	svc := lpo.New(lpo.Config{Book: book, Keys: keyTable, Metrics: set})
+	tiers := limits.NewTierTable(nil)
+	svc := lpo.New(lpo.Config{Book: book, Keys: keyTable, Metrics: set, Limiter: limits.NewLimiter(), Tiers: tiers})
 
 	g, gctx := errgroup.WithContext(ctx)
 	var addrs Addrs

@@ -188,12 +188,12 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	o := lpo.OutcomeOK
+	o, asset := lpo.OutcomeOK, lpo.AssetNone
 	switch ep {
 	case lpo.EndpointPrice:
-		o = s.price(ctx)
+		o, asset = s.price(ctx)
 	case lpo.EndpointPrices:
-		o = s.prices(ctx)
+		o, asset = s.prices(ctx), lpo.AssetBatch
 	case lpo.EndpointAssets:
 		writeJSON(ctx, s.svc.Book().AssetListJSON())
 	case lpo.EndpointExchanges:
@@ -203,17 +203,17 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			writeJSON(ctx, []byte(`{"exchanges":[]}`))
 		}
 	}
-	s.svc.Done(k, lpo.HTTP, ep, o, start)
+	s.svc.DoneAsset(k, lpo.HTTP, ep, o, asset, start)
 }
 
-func (s *Server) price(ctx *fasthttp.RequestCtx) lpo.Outcome {
-	ans, e := s.svc.Price(ctx.QueryArgs().PeekBytes(argAsset))
+func (s *Server) price(ctx *fasthttp.RequestCtx) (lpo.Outcome, int) {
+	i, ans, e := s.svc.Price(ctx.QueryArgs().PeekBytes(argAsset))
 	if e != nil {
 		writeError(ctx, e)
-		return e.Outcome
+		return e.Outcome, i
 	}
 	writeJSON(ctx, ans.JSON)
-	return lpo.OutcomeOf(ans)
+	return lpo.OutcomeOf(ans), i
 }
 
 func (s *Server) prices(ctx *fasthttp.RequestCtx) lpo.Outcome {

@@ -126,34 +126,62 @@ func (s *Service) Authorize(presented []byte) (*keys.Key, *Error) {
 	return k, nil
 }
 
-// Price returns the published answer for one asset name (case-insensitive), or
-// ErrBadAsset, ErrUnknownAsset or ErrNoPrice. It does not allocate.
-func (s *Service) Price(asset []byte) (*price.Answer, *Error) {
+// Price returns the book index and published answer for one asset name
+// (case-insensitive), or ErrMissingAsset, ErrBadAsset, ErrUnknownAsset (index AssetNone) or
+// ErrNoPrice. It does not allocate.
+func (s *Service) Price(asset []byte) (int, *price.Answer, *Error) {
 	if len(asset) == 0 {
-		return nil, ErrMissingAsset
+		return AssetNone, nil, ErrMissingAsset
 	}
 	if !validAssetName(asset) {
-		return nil, ErrBadAsset
+		return AssetNone, nil, ErrBadAsset
 	}
 	i, ans := s.book.Lookup(asset)
 	if i < 0 {
-		return nil, ErrUnknownAsset
+		return AssetNone, nil, ErrUnknownAsset
 	}
 	if ans == nil {
-		return nil, ErrNoPrice
+		return i, nil, ErrNoPrice
 	}
-	return ans, nil
+	return i, ans, nil
 }
 
-// Done records a finished request: counters and latency. start is when the request was
-// read. It does not allocate.
+// Asset values for Done besides book indexes.
+const (
+	AssetNone  = -1 // the request named no known asset
+	AssetBatch = -2 // a batch: metered once, as asset "*"
+)
+
+// AssetName names an asset index for usage records: the asset, "" or "*".
+func (s *Service) AssetName(i int32) string {
+	switch {
+	case i == AssetBatch:
+		return "*"
+	case i < 0 || int(i) >= s.book.Len():
+		return ""
+	}
+	return s.book.Name(int(i))
+}
+
+// Done records a finished request that named no asset (see DoneAsset).
 func (s *Service) Done(k *keys.Key, p Protocol, e Endpoint, o Outcome, start time.Time) {
+	s.DoneAsset(k, p, e, o, AssetNone, start)
+}
+
+// DoneAsset records a finished request: the request counters and latency histogram, and,
+// for a known key, one count in the usage meter under (key, minute, protocol, endpoint,
+// asset, outcome). asset is a book index, AssetNone or AssetBatch. start is when the request
+// was read. It does not allocate once the meter has seen the combination this minute.
+func (s *Service) DoneAsset(k *keys.Key, p Protocol, e Endpoint, o Outcome, asset int, start time.Time) {
 	s.requests[p][e][o].Inc()
-	s.latency[p].Observe(time.Since(start))
+	now := time.Now()
+	s.latency[p].Observe(now.Sub(start))
 	if o <= OutcomeStale {
 		s.answered.Add(1)
 	}
-	_ = k // metering per key arrives with tiers and usage reports
+	if k != nil && s.meter != nil {
+		s.meter.Add(k.ID, uint8(p), uint8(e), int32(asset), uint8(o), now.UnixNano())
+	}
 }
 
 // Answered returns how many price requests were answered successfully.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/trinityprice/trinity/internal/keys"
+	"github.com/trinityprice/trinity/internal/limits"
 	"github.com/trinityprice/trinity/internal/lpo"
 )
 
@@ -66,12 +67,17 @@ func (h *handler) handle(req, out []byte) []byte {
 	if e != nil {
 		return h.fail(out, limit, k, ep, e)
 	}
+	if d, e := h.svc.Admit(k, h.start.UnixNano()); e != nil {
+		h.svc.Done(k, lpo.UDP, ep, e.Outcome, h.start)
+		return h.appendLimited(out, limit, h.req.ID, e, d)
+	}
 	if ep == lpo.EndpointPrices {
 		return h.handleBatch(out, limit, k)
 	}
-	ans, e := h.svc.Price(r.Asset)
+	asset, ans, e := h.svc.Price(r.Asset)
 	if e != nil {
-		return h.fail(out, limit, k, ep, e)
+		h.svc.DoneAsset(k, lpo.UDP, ep, e.Outcome, asset, h.start)
+		return h.appendError(out, limit, h.req.ID, udpError(e))
 	}
 	idLen := splicedLen(r.ID)
 	o := lpo.OutcomeOf(ans)
@@ -84,7 +90,7 @@ func (h *handler) handle(req, out []byte) []byte {
 		out = h.appendTooSmall(out, limit, r.ID, full)
 		o = lpo.OutcomeBadRequest
 	}
-	h.svc.Done(k, lpo.UDP, ep, o, h.start)
+	h.svc.DoneAsset(k, lpo.UDP, ep, o, asset, h.start)
 	return out
 }
 
@@ -109,7 +115,7 @@ func (h *handler) handleBatch(out []byte, limit int, k *keys.Key) []byte {
 			return h.appendTooSmall(out, limit, r.ID, full)
 		}
 	}
-	h.svc.Done(k, lpo.UDP, lpo.EndpointPrices, o, h.start)
+	h.svc.DoneAsset(k, lpo.UDP, lpo.EndpointPrices, o, lpo.AssetBatch, h.start)
 	return appendWithID(out, r.ID, h.scratch)
 }
 
@@ -122,13 +128,31 @@ func (h *handler) handleTooLarge(out []byte, n int) []byte {
 // fail reports and answers an error.
 func (h *handler) fail(out []byte, limit int, k *keys.Key, ep lpo.Endpoint, e *lpo.Error) []byte {
 	h.svc.Done(k, lpo.UDP, ep, e.Outcome, h.start)
+	return h.appendError(out, limit, h.req.ID, udpError(e))
+}
+
+// udpError swaps the lpo errors whose messages describe HTTP for their UDP wording.
+func udpError(e *lpo.Error) *lpo.Error {
 	switch e {
 	case lpo.ErrMissingKey:
-		e = errMissingKey
+		return errMissingKey
 	case lpo.ErrMissingAsset:
-		e = errMissingAsset
+		return errMissingAsset
 	}
-	return h.appendError(out, limit, h.req.ID, e)
+	return e
+}
+
+// appendLimited appends a rate_limited or quota_exceeded error with "retry_after_ms", the
+// exact wait before this key's next request can be admitted, if it fits in limit bytes.
+func (h *handler) appendLimited(out []byte, limit int, id []byte, e *lpo.Error, d limits.Decision) []byte {
+	s := appendIDOpen(h.scratch[:0], id)
+	s = append(s, `"error":`...)
+	s = e.AppendObject(s)
+	s = append(s, `,"retry_after_ms":`...)
+	s = strconv.AppendInt(s, (d.RetryAfter + time.Millisecond - 1).Milliseconds(), 10)
+	s = append(s, '}')
+	h.scratch = s
+	return h.appendIfFits(out, limit, s)
 }
 
 // appendError appends {"id":…,"error":{…}} if it fits in limit bytes.
