@@ -19,8 +19,13 @@ import (
 
 	"github.com/trinityprice/trinity/internal/admin"
 	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/bybit"
 	"github.com/trinityprice/trinity/internal/feed/coinbase"
+	"github.com/trinityprice/trinity/internal/feed/cryptocom"
+	"github.com/trinityprice/trinity/internal/feed/gateio"
+	"github.com/trinityprice/trinity/internal/feed/gemini"
 	"github.com/trinityprice/trinity/internal/feed/kraken"
+	"github.com/trinityprice/trinity/internal/feed/okx"
 	"github.com/trinityprice/trinity/internal/histogram"
 	"github.com/trinityprice/trinity/internal/httpapi"
 	"github.com/trinityprice/trinity/internal/keys"
@@ -35,8 +40,13 @@ import (
 // protocols are the exchange adapters this build has.
 func protocols() map[price.Exchange]feed.Protocol {
 	return map[price.Exchange]feed.Protocol{
-		price.Coinbase: coinbase.Protocol{},
-		price.Kraken:   kraken.Protocol{},
+		price.Coinbase:  coinbase.Protocol{},
+		price.Kraken:    kraken.Protocol{},
+		price.Gemini:    gemini.Protocol{},
+		price.Gateio:    gateio.Protocol{},
+		price.OKX:       okx.Protocol{},
+		price.Cryptocom: cryptocom.Protocol{},
+		price.Bybit:     bybit.Protocol{},
 	}
 }
 

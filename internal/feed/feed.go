@@ -30,9 +30,15 @@ type Limits struct {
 	// drops it and reconnects. 0 disables idle detection (not recommended).
 	IdleTimeout time.Duration
 	// SubscribeDeadline is how soon after connecting the exchange wants the subscribe
-	// messages; the runner sends them at once and gives up on the connection if writing them
-	// takes longer. 0 means the runner's default (10 s).
+	// messages; the runner sends them at once (after SubscribeDelay) and gives up on the
+	// connection if writing them takes longer. 0 means the runner's default (10 s).
 	SubscribeDeadline time.Duration
+	// SubscribeDelay is how long the runner waits after connecting before it sends the
+	// subscribe messages, for exchanges that refuse requests sent too soon (Crypto.com counts
+	// its rate limit from the calendar second the connection opened and answers anything sent
+	// within it with TOO_MANY_REQUESTS). Frames that arrive during the wait are read and
+	// answered once the subscribe messages are out. 0 means no wait.
+	SubscribeDelay time.Duration
 }
 
 // Protocol is one exchange's WebSocket market-data protocol. Implementations are stateless

@@ -195,6 +195,9 @@ func mergeLimits(l, over Limits) Limits {
 	if over.SubscribeDeadline > 0 {
 		l.SubscribeDeadline = over.SubscribeDeadline
 	}
+	if over.SubscribeDelay > 0 {
+		l.SubscribeDelay = over.SubscribeDelay
+	}
 	return l
 }
 
@@ -306,6 +309,9 @@ func (r *Runner) session(ctx context.Context, idx int, symbols []string, buf *[]
 	defer conn.CloseNow()
 	conn.SetReadLimit(int64(r.maxFrame))
 
+	if !sleep(ctx, r.limits.SubscribeDelay) {
+		return ctx.Err()
+	}
 	sess := r.proto.NewSession(symbols)
 	sctx, cancel := context.WithTimeout(ctx, r.limits.SubscribeDeadline)
 	for _, f := range sess.Subscribe() {

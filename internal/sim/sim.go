@@ -93,7 +93,7 @@ func New(u *price.Universe, opts Options) *Server {
 
 // venues lists the simulated exchanges; each lives in its own file.
 func venues() []venue {
-	return []venue{coinbaseVenue{}, krakenVenue{}}
+	return []venue{coinbaseVenue{}, krakenVenue{}, &cryptocomVenue{}, &okxVenue{}, &bybitVenue{}, geminiVenue{}, gateioVenue{}}
 }
 
 // Exchanges returns the exchanges the simulator serves.
@@ -120,6 +120,12 @@ func (s *Server) Start(addr string) error {
 			mux.HandleFunc("GET "+v.path(), func(w http.ResponseWriter, r *http.Request) { s.serve(v, w, r) })
 		}
 	}
+	for _, v := range s.venues {
+		if rv, ok := v.(restVenue); ok {
+			p := rv.restPrefix()
+			mux.Handle("GET "+p+"/", http.StripPrefix(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rv.serveREST(s, w, r) })))
+		}
+	}
 	s.addr = ln.Addr().String()
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -141,6 +147,28 @@ func (s *Server) URL(ex price.Exchange) string {
 		return ""
 	}
 	return "ws://" + s.addr + s.venues[ex].path()
+}
+
+// RESTURL returns the base URL of ex's simulated REST API ("http://127.0.0.1:PORT/okx-rest"),
+// to which the adapter's feed.RESTTicker.TickerPath is appended, or "" if the simulator does
+// not serve ex's REST API or has not started.
+func (s *Server) RESTURL(ex price.Exchange) string {
+	if int(ex) >= len(s.venues) || s.addr == "" {
+		return ""
+	}
+	if rv, ok := s.venues[ex].(restVenue); ok {
+		return "http://" + s.addr + rv.restPrefix()
+	}
+	return ""
+}
+
+// restVenue is implemented by a venue that also serves its exchange's public REST API (the
+// ticker endpoint the REST fallback uses) under restPrefix() ("/okx-rest") on the simulator's
+// listener. Start routes GET restPrefix()+"/..." to serveREST with the prefix stripped from
+// r.URL.Path. Adding an exchange's REST API is implementing these two methods in its file.
+type restVenue interface {
+	restPrefix() string
+	serveREST(s *Server, w http.ResponseWriter, r *http.Request)
 }
 
 // Run moves the markets every TickInterval until ctx is done, and returns nil then.

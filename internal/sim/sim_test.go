@@ -156,11 +156,16 @@ func TestServerURLs(t *testing.T) {
 	if got := s.URL(price.Kraken); got != "ws://"+s.Addr()+"/kraken/v2" {
 		t.Errorf("URL(kraken) = %q", got)
 	}
-	if got := s.URL(price.OKX); got != "" {
-		t.Errorf("URL(okx) = %q, want \"\" (not simulated yet)", got)
+	if got := s.URL(price.OKX); got != "ws://"+s.Addr()+"/okx/ws/v5/public" {
+		t.Errorf("URL(okx) = %q", got)
 	}
-	if got := s.Exchanges(); len(got) != 2 {
-		t.Errorf("Exchanges() = %v", got)
+	if got := s.Exchanges(); len(got) != price.NumExchanges-1 {
+		t.Errorf("Exchanges() = %v, want all seven", got)
+	}
+	for _, ex := range price.Exchanges() {
+		if s.URL(ex) == "" || s.RESTURL(ex) == "" {
+			t.Errorf("%s: URL %q REST URL %q", ex, s.URL(ex), s.RESTURL(ex))
+		}
 	}
 }
 
