@@ -96,12 +96,12 @@ func mustCreateKey(t *testing.T, db, tier string) string {
 // waitKey waits until the running server knows key (keys are polled every 250 ms).
 func waitKey(t *testing.T, r *running, key string) {
 	t.Helper()
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if code, _ := httpGet(t, "http://"+r.addrs.HTTP+"/assets", key); code == 200 {
 			return
 		}
 	}
-	t.Fatal("the server did not pick up a new key within 2 s")
+	t.Fatal("the server did not pick up a new key within 5 s")
 }
 
 func httpGet(t *testing.T, url, key string) (int, []byte) {
