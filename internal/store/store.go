@@ -52,6 +52,12 @@ type Store interface {
 	// error. Errors wrap ErrNotFound (no match, or "") or ErrAmbiguous (several prefixes
 	// match).
 	RevokeKey(ctx context.Context, idOrPrefix string) (keys.Key, error)
+	// UsageStore keeps metered usage and the report log; TierStore the tier table; KeyAdmin
+	// changes keys' tiers and quotas (usage.go).
+	UsageStore
+	TierStore
+	KeyAdmin
+
 	// Ping checks that the store answers queries.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.

@@ -1,6 +1,7 @@
-// Package postgres is Trinity's PostgreSQL store (pgx v5, a pgxpool.Pool). Several servers and
-// `trinity keys` runs may share one database: every key change bumps a version counter in the
-// same transaction, which the servers' key tables poll.
+// Package postgres is Trinity's PostgreSQL store (pgx v5, a pgxpool.Pool): API keys, tiers,
+// metered usage and the report log. Several servers and `trinity keys` runs may share one
+// database: every key or tier change bumps a version counter in the same transaction, which
+// the servers' key tables poll.
 //
 // The schema lives in migrations/*.sql, embedded and applied with goose on Open. Stores that
 // open at once take turns migrating, under a session-level advisory lock per schema.
@@ -9,7 +10,8 @@
 // search_path. A DSN may choose it, e.g. "postgres://host/db?search_path=trinity" (pgx passes
 // unknown URL parameters to the server as run-time parameters).
 //
-// Package postgres implements the store.Store interface; it must not import internal/store.
+// Package postgres implements the store.Store interface; it must not import internal/store
+// (the usage types it shares with it are in internal/store/usage).
 package postgres
 
 import (
@@ -40,7 +42,7 @@ const (
 	migrateLockTimeout = 5 * time.Minute
 )
 
-// Store is a key store in one PostgreSQL schema. It is safe for concurrent use, also with
+// Store is Trinity's store in one PostgreSQL schema. It is safe for concurrent use, also with
 // other Stores and processes on the same schema.
 type Store struct {
 	pool *pgxpool.Pool

@@ -431,3 +431,20 @@ func TestOpenErrors(t *testing.T) {
 	f("postgresql://root:s3cret@127.0.0.1:1/test?connect_timeout=1&sslmode=disable")
 	f("postgres://root:s3cret@127.0.0.1:1/test?pool_max_conns=1") // see lockMigrations
 }
+
+// BenchmarkPostgresUsagePaging: ns/op is one page of 1000 rows of a key with a month of
+// per-minute rows (3 combinations a minute), among 4 other keys' rows.
+func BenchmarkPostgresUsagePaging(b *testing.B) {
+	dsn, _ := freshSchema(b)
+	storetest.BenchUsagePaging(b, mustOpen(b, dsn), 3)
+}
+
+// BenchmarkPostgresWriteUsage: ns/op is one flush of 5000 records.
+func BenchmarkPostgresWriteUsage(b *testing.B) {
+	for _, insert := range []bool{true, false} {
+		b.Run(map[bool]string{true: "insert", false: "update"}[insert], func(b *testing.B) {
+			dsn, _ := freshSchema(b)
+			storetest.BenchWriteUsage(b, mustOpen(b, dsn), 5000, insert)
+		})
+	}
+}

@@ -1,10 +1,12 @@
-// Package sqlite is Trinity's SQLite store (modernc.org/sqlite, no cgo). It keeps API keys in
-// one database file that a running server and the `trinity keys` CLI can share: the file is
-// opened in WAL mode with a busy timeout, and writes take the write lock up front.
+// Package sqlite is Trinity's SQLite store (modernc.org/sqlite, no cgo). It keeps API keys,
+// tiers, metered usage and the report log in one database file that a running server and the
+// `trinity keys` CLI can share: the file is opened in WAL mode with a busy timeout, and
+// writes take the write lock up front.
 //
 // The schema lives in migrations/*.sql, embedded and applied with goose on Open.
 //
-// Package sqlite implements the store.Store interface; it must not import internal/store.
+// Package sqlite implements the store.Store interface; it must not import internal/store (the
+// usage types it shares with it are in internal/store/usage).
 package sqlite
 
 import (
@@ -30,7 +32,7 @@ var migrations embed.FS
 // write lock before failing with SQLITE_BUSY.
 const busyTimeoutMillis = 5000
 
-// Store is a key store in one SQLite file. It is safe for concurrent use, also with other
+// Store is Trinity's store in one SQLite file. It is safe for concurrent use, also with other
 // Stores and processes on the same file.
 type Store struct {
 	db   *sql.DB

@@ -211,3 +211,18 @@ func TestSQLiteOpenBadPath(t *testing.T) {
 		t.Errorf("Open(a directory): want error")
 	}
 }
+
+// BenchmarkSQLiteUsagePaging: ns/op is one page of 1000 rows of a key with a month of
+// per-minute rows (3 combinations a minute), among 4 other keys' rows.
+func BenchmarkSQLiteUsagePaging(b *testing.B) {
+	storetest.BenchUsagePaging(b, mustOpen(b, filepath.Join(b.TempDir(), "trinity.db")), 3)
+}
+
+// BenchmarkSQLiteWriteUsage: ns/op is one flush of 5000 records.
+func BenchmarkSQLiteWriteUsage(b *testing.B) {
+	for _, insert := range []bool{true, false} {
+		b.Run(map[bool]string{true: "insert", false: "update"}[insert], func(b *testing.B) {
+			storetest.BenchWriteUsage(b, mustOpen(b, filepath.Join(b.TempDir(), "trinity.db")), 5000, insert)
+		})
+	}
+}

@@ -39,6 +39,20 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"Table", testTable},
 		{"Ping", testPing},
+		{"WriteUsageAdds", testWriteUsageAdds},
+		{"WriteUsageInvalid", testWriteUsageInvalid},
+		{"WriteUsageConcurrent", testWriteUsageConcurrent},
+		{"MonthUsage", testMonthUsage},
+		{"UsagePaging", testUsagePaging},
+		{"UsageMonth", testUsageMonth},
+		{"DailyUsage", testDailyUsage},
+		{"LogReport", testLogReport},
+		{"LogReportConcurrent", testLogReportConcurrent},
+		{"PruneUsage", testPruneUsage},
+		{"DefaultTiers", testDefaultTiers},
+		{"PutTier", testPutTier},
+		{"SetKeyTier", testSetKeyTier},
+		{"SetKeyQuota", testSetKeyQuota},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
