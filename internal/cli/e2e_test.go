@@ -43,10 +43,19 @@ type running struct {
 	stop  func()
 }
 
-// startServe runs the real `trinity serve` in process on port 0 with the given extra flags.
+// startServe runs the real `trinity serve` in process on port 0 with the given extra flags,
+// on a fresh SQLite store.
 func startServe(t *testing.T, extra ...string) *running {
 	t.Helper()
-	db := "sqlite:" + filepath.Join(t.TempDir(), "t.db")
+	return startServeDB(t, "", extra...)
+}
+
+// startServeDB is startServe on the store db ("" for a fresh SQLite file).
+func startServeDB(t *testing.T, db string, extra ...string) *running {
+	t.Helper()
+	if db == "" {
+		db = "sqlite:" + filepath.Join(t.TempDir(), "t.db")
+	}
 	args := append([]string{"--db", db, "--http-addr", "127.0.0.1:0", "--udp-addr", "127.0.0.1:0",
 		"--admin-addr", "127.0.0.1:0", "--lrs-addr", "off", "--lrs-udp-addr", "off"}, extra...)
 	logs := &syncBuffer{}
@@ -69,7 +78,14 @@ func startServe(t *testing.T, extra ...string) *running {
 		cancel()
 		t.Fatalf("serve did not start\n%s", logs)
 	}
-	r.stop = func() {
+	var once sync.Once
+	r.stop = func() { once.Do(func() { stopServe(t, cancel, done) }) }
+	t.Cleanup(r.stop)
+	return r
+}
+
+func stopServe(t *testing.T, cancel func(), done chan error) {
+	{
 		cancel()
 		select {
 		case err := <-done:
@@ -80,8 +96,6 @@ func startServe(t *testing.T, extra ...string) *running {
 			t.Errorf("serve did not stop within 10 s")
 		}
 	}
-	t.Cleanup(r.stop)
-	return r
 }
 
 func mustCreateKey(t *testing.T, db, tier string) string {

@@ -31,6 +31,7 @@ import (
 	"github.com/trinityprice/trinity/internal/keys"
 	"github.com/trinityprice/trinity/internal/limits"
 	"github.com/trinityprice/trinity/internal/lpo"
+	"github.com/trinityprice/trinity/internal/metering"
 	"github.com/trinityprice/trinity/internal/price"
 	"github.com/trinityprice/trinity/internal/sim"
 	"github.com/trinityprice/trinity/internal/store"
@@ -210,7 +211,39 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 	})
 	set.NewGauge("trinity_book_ticks_total", func() float64 { return float64(book.Ticks()) })
 	tiers := limits.NewTierTable(nil)
-	svc := lpo.New(lpo.Config{Book: book, Keys: keyTable, Metrics: set, Limiter: limits.NewLimiter(), Tiers: tiers})
+	if err := loadTiers(ctx, st, tiers); err != nil {
+		return err
+	}
+	limiter := limits.NewLimiter()
+	if err := syncQuotas(ctx, st, limiter); err != nil {
+		return err
+	}
+	var svc *lpo.Service
+	meter, err := metering.New(metering.Config{
+		Sink:         st,
+		ProtocolName: func(u uint8) string { return lpo.Protocol(u).String() },
+		EndpointName: func(u uint8) string { return lpo.Endpoint(u).String() },
+		OutcomeName:  func(u uint8) string { return lpo.Outcome(u).String() },
+		AssetName:    func(i int32) string { return svc.AssetName(i) },
+		Logger:       log.With("component", "metering"),
+	})
+	if err != nil {
+		return err
+	}
+	set.NewGauge("trinity_metering_pending_requests", func() float64 { return float64(meter.Pending()) })
+	set.NewGauge("trinity_metering_flush_failures_total", func() float64 { return float64(meter.Stats().Failures) })
+	svc = lpo.New(lpo.Config{Book: book, Keys: keyTable, Metrics: set, Limiter: limiter, Tiers: tiers, Meter: meter})
+	// The meter outlives the servers: it is stopped, with a final flush, only after every
+	// listener has drained, so a graceful shutdown stores every answered request.
+	meterCtx, stopMeter := context.WithCancel(context.WithoutCancel(ctx))
+	meterDone := make(chan error, 1)
+	go func() { meterDone <- meter.Run(meterCtx, time.Second) }()
+	defer func() {
+		stopMeter()
+		if err := <-meterDone; err != nil {
+			log.Error("final usage flush failed: counts not stored", "err", err, "pending", meter.Pending())
+		}
+	}()
 
 	g, gctx := errgroup.WithContext(ctx)
 	var addrs Addrs
@@ -277,6 +310,7 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 		g.Go(func() error { return as.Serve(gctx) })
 	}
 	g.Go(func() error { return keyTable.Run(gctx, 250*time.Millisecond) })
+	g.Go(func() error { return watchTiers(gctx, st, keyTable, tiers, limiter, log) })
 	if c.Feeds == "live" && len(runners) > 0 {
 		g.Go(func() error { feeds.warnUnreachable(gctx, log, 15*time.Second); return nil })
 	}
@@ -295,6 +329,66 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// loadTiers replaces the tier table with the store's tiers.
+func loadTiers(ctx context.Context, st store.Store, tiers *limits.TierTable) error {
+	ts, err := st.Tiers(ctx)
+	if err != nil {
+		return fmt.Errorf("load tiers: %w", err)
+	}
+	m := make(map[string]limits.Tier, len(ts))
+	for _, t := range ts {
+		m[t.Name] = t
+	}
+	tiers.Set(m)
+	return nil
+}
+
+// syncQuotas raises each key's local quota count to the stored total of the current month,
+// so a restarted instance continues from what was metered, and instances sharing a store
+// see each other's usage (see docs/limits.md for the resulting error bound).
+func syncQuotas(ctx context.Context, st store.Store, lim *limits.Limiter) error {
+	month := limits.MonthOf(time.Now())
+	used, err := st.MonthUsage(ctx, month)
+	if err != nil {
+		return fmt.Errorf("load quota usage: %w", err)
+	}
+	for id, n := range used {
+		if m, local := lim.Usage(id); m < month || local < n {
+			lim.SetUsed(id, month, n)
+		}
+	}
+	return nil
+}
+
+// watchTiers reloads tiers when the keys version moves (tier edits bump it) and re-syncs
+// quota counts every 10 s.
+func watchTiers(ctx context.Context, st store.Store, keyTable *keys.Table, tiers *limits.TierTable, lim *limits.Limiter, log *slog.Logger) error {
+	version := keyTable.Version()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	lastSync := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if v := keyTable.Version(); v != version {
+			if err := loadTiers(ctx, st, tiers); err != nil {
+				log.Warn("reload tiers", "err", err)
+				continue
+			}
+			version = v
+		}
+		if time.Since(lastSync) >= 10*time.Second {
+			if err := syncQuotas(ctx, st, lim); err != nil && ctx.Err() == nil {
+				log.Warn("sync quotas", "err", err)
+			}
+			lastSync = time.Now()
+		}
+	}
 }
 
 // redactDSN hides a password in a postgres URL for logging.
