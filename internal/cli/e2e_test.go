@@ -57,7 +57,7 @@ func startServeDB(t *testing.T, db string, extra ...string) *running {
 		db = "sqlite:" + filepath.Join(t.TempDir(), "t.db")
 	}
 	args := append([]string{"--db", db, "--http-addr", "127.0.0.1:0", "--udp-addr", "127.0.0.1:0",
-		"--admin-addr", "127.0.0.1:0", "--lrs-addr", "off", "--lrs-udp-addr", "off"}, extra...)
+		"--admin-addr", "127.0.0.1:0", "--lrs-addr", "127.0.0.1:0", "--lrs-udp-addr", "127.0.0.1:0"}, extra...)
 	logs := &syncBuffer{}
 	c, err := parseServe(args, func(string) string { return "" }, logs)
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/trinityprice/trinity/internal/keys"
 	"github.com/trinityprice/trinity/internal/limits"
 	"github.com/trinityprice/trinity/internal/lpo"
+	"github.com/trinityprice/trinity/internal/lrs"
 	"github.com/trinityprice/trinity/internal/metering"
 	"github.com/trinityprice/trinity/internal/price"
 	"github.com/trinityprice/trinity/internal/sim"
@@ -67,14 +68,15 @@ type serveConfig struct {
 // Addrs are the addresses a running server bound, for tests and for the startup log.
 type Addrs struct {
 	HTTP, UDP, Admin string
+	LRS, LRSUDP      string
 	Sim              string
 }
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "price API over HTTP (LPO); empty or \"off\" disables")
 	fs.StringVar(&c.UDPAddr, "udp-addr", ":2679", "price API over UDP (LPO); empty or \"off\" disables")
-	fs.StringVar(&c.LRSAddr, "lrs-addr", ":9090", "report service over HTTP (LRS); empty or \"off\" disables")
-	fs.StringVar(&c.LRSUDPAddr, "lrs-udp-addr", ":2680", "report service over UDP (LRS); empty or \"off\" disables")
+	fs.StringVar(&c.LRSAddr, "lrs-addr", ":9090", "usage reports over HTTP (LRS); empty or \"off\" disables")
+	fs.StringVar(&c.LRSUDPAddr, "lrs-udp-addr", ":2680", "usage reports over UDP (LRS); empty or \"off\" disables")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9091", "health, readiness, metrics and pprof; empty or \"off\" disables")
 	fs.StringVar(&c.DB, "db", "sqlite:./trinity-data/trinity.db", "store: sqlite:PATH or postgres://…")
 	fs.StringVar(&c.Valkey, "valkey", "", "host:port of Valkey to share state with other instances (empty: single instance)")
@@ -187,9 +189,6 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 	if c.Valkey != "" {
 		log.Warn("--valkey is not supported by this build yet; running as a single instance", "valkey", c.Valkey)
 	}
-	if c.Role != "lpo" && (enabled(c.LRSAddr) || enabled(c.LRSUDPAddr)) {
-		log.Warn("the report service (LRS) is not part of this build yet; --lrs-addr and --lrs-udp-addr are ignored")
-	}
 
 	st, err := store.Open(ctx, c.DB, log)
 	if err != nil {
@@ -301,6 +300,26 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 		addrs.UDP = us.LocalAddr().String()
 		g.Go(func() error { return us.Serve(gctx) })
 	}
+	if c.Role != "lpo" {
+		reports := lrs.New(lrs.Config{Store: st, Keys: keyTable, Tier: tiers.Get, Logger: log.With("component", "lrs")})
+		if enabled(c.LRSAddr) {
+			hs := lrs.NewHTTP(c.LRSAddr, reports, log.With("component", "lrs-http"))
+			if err := hs.Listen(); err != nil {
+				return err
+			}
+			addrs.LRS = hs.Addr().String()
+			g.Go(func() error { return hs.Serve(gctx) })
+		}
+		if enabled(c.LRSUDPAddr) {
+			us := lrs.NewUDP(c.LRSUDPAddr, reports, log.With("component", "lrs-udp"))
+			if err := us.Listen(); err != nil {
+				return err
+			}
+			addrs.LRSUDP = us.LocalAddr().String()
+			g.Go(func() error { return us.Serve(gctx) })
+		}
+		g.Go(func() error { return reports.RunRetention(gctx, time.Hour) })
+	}
 	if enabled(c.AdminAddr) {
 		as := admin.New(admin.Config{Addr: c.AdminAddr, Metrics: set, Readiness: &readiness{store: st, feeds: feeds, book: book}, Logger: log})
 		if err := as.Listen(); err != nil {
@@ -315,7 +334,7 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 		g.Go(func() error { feeds.warnUnreachable(gctx, log, 15*time.Second); return nil })
 	}
 
-	log.Info("trinity serving", "version", Version, "http", addrs.HTTP, "udp", addrs.UDP, "admin", addrs.Admin,
+	log.Info("trinity serving", "version", Version, "http", addrs.HTTP, "udp", addrs.UDP, "lrs", addrs.LRS, "lrs_udp", addrs.LRSUDP, "admin", addrs.Admin,
 		"feeds", c.Feeds, "exchanges", len(runners), "assets", len(universe.Assets), "db", redactDSN(c.DB), "role", c.Role)
 	if c.Ready != nil {
 		c.Ready(addrs)

@@ -196,12 +196,14 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		o, asset = s.prices(ctx), lpo.AssetBatch
 	case lpo.EndpointAssets:
 		writeJSON(ctx, s.svc.Book().AssetListJSON())
+		k = nil // informational: counted in metrics, not metered against the key
 	case lpo.EndpointExchanges:
 		if s.cfg.Exchanges != nil {
 			writeJSON(ctx, s.cfg.Exchanges.ExchangesJSON())
 		} else {
 			writeJSON(ctx, []byte(`{"exchanges":[]}`))
 		}
+		k = nil
 	}
 	s.svc.DoneAsset(k, lpo.HTTP, ep, o, asset, start)
 }
