@@ -57,11 +57,27 @@ type Store interface {
 	UsageStore
 	TierStore
 	KeyAdmin
+	// AdminKeyStore keeps the admin key's hash.
+	AdminKeyStore
 
 	// Ping checks that the store answers queries.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.
 	Close() error
+}
+
+// AdminKeyStore keeps the SHA-256 of the admin credential (--admin-key); the key itself is
+// never stored. A zero hash is ErrInvalid.
+type AdminKeyStore interface {
+	// AdminKeyHash returns the stored hash; ok is false if none is stored yet.
+	AdminKeyHash(ctx context.Context) (hash [32]byte, ok bool, err error)
+	// InitAdminKeyHash stores hash if no hash is stored yet (an atomic insert-if-absent) and
+	// returns the hash stored now. created is true only for the call whose hash was stored:
+	// of instances starting at once, each with a generated key, exactly one wins, and the
+	// others get its hash.
+	InitAdminKeyHash(ctx context.Context, hash [32]byte) (stored [32]byte, created bool, err error)
+	// SetAdminKeyHash stores hash, replacing any stored one (for a key configured explicitly).
+	SetAdminKeyHash(ctx context.Context, hash [32]byte) error
 }
 
 // Open opens the store named by dsn and brings its schema up to date:

@@ -1,7 +1,7 @@
 // Package postgres is Trinity's PostgreSQL store (pgx v5, a pgxpool.Pool): API keys, tiers,
-// metered usage and the report log. Several servers and `trinity keys` runs may share one
-// database: every key or tier change bumps a version counter in the same transaction, which
-// the servers' key tables poll.
+// metered usage, the report log and the admin key's hash. Several servers and `trinity keys`
+// runs may share one database: every key or tier change bumps a version counter in the same
+// transaction, which the servers' key tables poll.
 //
 // The schema lives in migrations/*.sql, embedded and applied with goose on Open. Stores that
 // open at once take turns migrating, under a session-level advisory lock per schema.

@@ -195,6 +195,17 @@ func TestPostgresConcurrentWriters(t *testing.T) {
 	}
 }
 
+func TestPostgresAdminKeyInstances(t *testing.T) {
+	// Instances starting at once on one schema, two goroutines each: one admin key hash wins.
+	dsn, _ := freshSchema(t)
+	var stores []store.Store
+	for range 4 {
+		s := mustOpen(t, dsn)
+		stores = append(stores, s, s)
+	}
+	storetest.RaceAdminKeyInit(t, stores...)
+}
+
 func TestPostgresConcurrentRevokes(t *testing.T) {
 	// Several stores revoke the same key at once: all succeed, and the version moves once.
 	dsn, _ := freshSchema(t)

@@ -1,7 +1,7 @@
 // Package sqlite is Trinity's SQLite store (modernc.org/sqlite, no cgo). It keeps API keys,
-// tiers, metered usage and the report log in one database file that a running server and the
-// `trinity keys` CLI can share: the file is opened in WAL mode with a busy timeout, and
-// writes take the write lock up front.
+// tiers, metered usage, the report log and the admin key's hash in one database file that a
+// running server and the `trinity keys` CLI can share: the file is opened in WAL mode with a
+// busy timeout, and writes take the write lock up front.
 //
 // The schema lives in migrations/*.sql, embedded and applied with goose on Open.
 //

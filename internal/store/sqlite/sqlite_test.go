@@ -116,6 +116,17 @@ func TestSQLiteConcurrentWriters(t *testing.T) {
 	}
 }
 
+func TestSQLiteAdminKeyInstances(t *testing.T) {
+	// Instances starting at once on one file, two goroutines each: one admin key hash wins.
+	path := filepath.Join(t.TempDir(), "trinity.db")
+	var stores []store.Store
+	for range 4 {
+		s := mustOpen(t, path)
+		stores = append(stores, s, s)
+	}
+	storetest.RaceAdminKeyInit(t, stores...)
+}
+
 func TestSQLiteReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "trinity.db")
 	s, err := sqlite.Open(context.Background(), path, slog.New(slog.DiscardHandler))

@@ -53,6 +53,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PutTier", testPutTier},
 		{"SetKeyTier", testSetKeyTier},
 		{"SetKeyQuota", testSetKeyQuota},
+		{"AdminKeyAbsent", testAdminKeyAbsent},
+		{"AdminKeyInit", testAdminKeyInit},
+		{"AdminKeyInitConcurrent", testAdminKeyInitConcurrent},
+		{"AdminKeySet", testAdminKeySet},
+		{"AdminKeyZero", testAdminKeyZero},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
