@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -321,7 +324,12 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 		g.Go(func() error { return reports.RunRetention(gctx, time.Hour) })
 	}
 	if enabled(c.AdminAddr) {
-		as := admin.New(admin.Config{Addr: c.AdminAddr, Metrics: set, Readiness: &readiness{store: st, feeds: feeds, book: book}, Logger: log})
+		adminHash, err := adminKeyHash(ctx, st, c.AdminKey, logw)
+		if err != nil {
+			return err
+		}
+		api := admin.NewAPI(st, adminHash, log.With("component", "admin"))
+		as := admin.New(admin.Config{Addr: c.AdminAddr, Metrics: set, Readiness: &readiness{store: st, feeds: feeds, book: book}, Logger: log, Extra: api.Register})
 		if err := as.Listen(); err != nil {
 			return err
 		}
@@ -408,6 +416,39 @@ func watchTiers(ctx context.Context, st store.Store, keyTable *keys.Table, tiers
 			lastSync = time.Now()
 		}
 	}
+}
+
+// adminKeyHash returns the SHA-256 of the admin key. A key given with --admin-key becomes
+// the stored one. Without it the stored hash is used; on the very first start none is stored,
+// so one key is generated, printed once to w, and only its hash is kept (when several
+// instances start at once, exactly one generates it; the others use the stored hash).
+func adminKeyHash(ctx context.Context, st store.Store, given string, w io.Writer) ([32]byte, error) {
+	if given != "" {
+		h := sha256.Sum256([]byte(given))
+		if err := st.SetAdminKeyHash(ctx, h); err != nil {
+			return h, fmt.Errorf("store admin key: %w", err)
+		}
+		return h, nil
+	}
+	if h, ok, err := st.AdminKeyHash(ctx); err != nil || ok {
+		if err != nil {
+			return h, fmt.Errorf("read admin key: %w", err)
+		}
+		return h, nil
+	}
+	var secret [32]byte
+	if _, err := crand.Read(secret[:]); err != nil {
+		return [32]byte{}, fmt.Errorf("generate admin key: %w", err)
+	}
+	plain := "tb_admin_" + base64.RawURLEncoding.EncodeToString(secret[:])
+	h, created, err := st.InitAdminKeyHash(ctx, sha256.Sum256([]byte(plain)))
+	if err != nil {
+		return h, fmt.Errorf("store admin key: %w", err)
+	}
+	if created {
+		fmt.Fprintf(w, "\n  Admin key (shown once; only its hash is stored): %s\n  Use it as X-Admin-Key on the admin listener; replace it any time with --admin-key.\n\n", plain)
+	}
+	return h, nil
 }
 
 // redactDSN hides a password in a postgres URL for logging.
