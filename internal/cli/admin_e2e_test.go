@@ -93,3 +93,37 @@ func TestAdminKeyGeneratedOnce(t *testing.T) {
 		t.Errorf("generated admin key: %d %v", code, m)
 	}
 }
+
+// TestKeysCLIBothWays: `trinity keys` works on the store and through the admin API.
+func TestKeysCLIBothWays(t *testing.T) {
+	r := startServe(t, "--feeds", "sim", "--exchanges", "kraken", "--admin-key", "op-secret")
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := Run(t.Context(), append([]string{"keys"}, args...), func(string) string { return "" }, &out, &errOut); err != nil {
+			t.Fatalf("keys %v: %v %s", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	api := []string{"--admin-url", "http://" + r.addrs.Admin, "--admin-key", "op-secret"}
+	viaAPI := strings.TrimSpace(run(append([]string{"create", "--tier", "pro", "--name", "api"}, api...)...))
+	viaStore := strings.TrimSpace(run("create", "--tier", "free", "--db", r.db))
+	if !strings.HasPrefix(viaAPI, "tb_live_") || !strings.HasPrefix(viaStore, "tb_live_") {
+		t.Fatalf("keys: %q %q", viaAPI, viaStore)
+	}
+	var listed []map[string]any
+	json.Unmarshal([]byte(run(append([]string{"list", "--json"}, api...)...)), &listed)
+	if len(listed) != 2 {
+		t.Fatalf("list via API: %v", listed)
+	}
+	prefix := viaStore[:12]
+	if out := run(append([]string{"tier", prefix, "enterprise"}, api...)...); !strings.Contains(out, "tier enterprise") {
+		t.Errorf("tier: %s", out)
+	}
+	if out := run("quota", "--db", r.db, prefix, "77"); !strings.Contains(out, "quota 77") {
+		t.Errorf("quota: %s", out)
+	}
+	if out := run(append([]string{"revoke", prefix}, api...)...); !strings.Contains(out, "revoked") {
+		t.Errorf("revoke: %s", out)
+	}
+}

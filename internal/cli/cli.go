@@ -64,6 +64,27 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 }
 
+// parseInterspersed is parseFlags for commands whose flags may follow their positional
+// arguments ("keys revoke ID --db …"); it returns the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	var pos []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	return pos, parseFlags(fs, nil, getenv)
+}
+
 // parseFlags parses args into fs, then fills every flag not given on the command line from
 // the environment variable TRINITY_<NAME> (upper case, dashes as underscores).
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
