@@ -61,6 +61,7 @@ type serveConfig struct {
 	DB, Valkey, Feeds, Exchanges, Role, AdminKey      string
 	Assets, LogLevel, LogFormat                       string
 	UDPSockets                                        int
+	Limits, Metering                                  bool
 	Freshness, StaleLimit                             time.Duration
 	Outlier                                           float64
 	WSURL, RESTURL                                    map[price.Exchange]*string
@@ -90,6 +91,8 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.Assets, "assets", "", "asset map file (JSON) replacing the built-in one")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&c.Limits, "limits", true, "enforce rate limits and quotas (false only to measure their cost)")
+	fs.BoolVar(&c.Metering, "metering", true, "meter usage for reports (false only to measure its cost)")
 	fs.IntVar(&c.UDPSockets, "udp-sockets", runtime.GOMAXPROCS(0), "SO_REUSEPORT sockets (one reader each) for the UDP price API")
 	fs.DurationVar(&c.Freshness, "freshness", 10*time.Second, "how long an exchange's last update counts as fresh")
 	fs.DurationVar(&c.StaleLimit, "stale-limit", 5*time.Minute, "how long the last price is served marked stale before 503")
@@ -234,7 +237,16 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 	}
 	set.NewGauge("trinity_metering_pending_requests", func() float64 { return float64(meter.Pending()) })
 	set.NewGauge("trinity_metering_flush_failures_total", func() float64 { return float64(meter.Stats().Failures) })
-	svc = lpo.New(lpo.Config{Book: book, Keys: keyTable, Metrics: set, Limiter: limiter, Tiers: tiers, Meter: meter})
+	cfg := lpo.Config{Book: book, Keys: keyTable, Metrics: set, Limiter: limiter, Tiers: tiers, Meter: meter}
+	if !c.Limits {
+		log.Warn("--limits=false: rate limits and quotas are NOT enforced")
+		cfg.Limiter = nil
+	}
+	if !c.Metering {
+		log.Warn("--metering=false: usage is NOT metered; reports will miss these requests")
+		cfg.Meter = nil
+	}
+	svc = lpo.New(cfg)
 	// The meter outlives the servers: it is stopped, with a final flush, only after every
 	// listener has drained, so a graceful shutdown stores every answered request.
 	meterCtx, stopMeter := context.WithCancel(context.WithoutCancel(ctx))

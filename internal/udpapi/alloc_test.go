@@ -3,9 +3,17 @@
 package udpapi
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/trinityprice/trinity/internal/keys"
+	"github.com/trinityprice/trinity/internal/limits"
+	"github.com/trinityprice/trinity/internal/lpo"
+	"github.com/trinityprice/trinity/internal/metering"
 )
 
 func TestHandleAllocs(t *testing.T) {
@@ -58,4 +66,28 @@ func TestServeAllocs(t *testing.T) {
 		t.Fatalf("%.3f allocs per datagram round trip (%d in all), want ~0", per, after.Mallocs-before.Mallocs)
 	}
 	t.Logf("%d allocations in %d round trips", after.Mallocs-before.Mallocs, n)
+}
+
+type nopSink struct{}
+
+func (nopSink) WriteUsage(context.Context, []metering.Record) error { return nil }
+
+// TestMeteredHandleAllocs: with limits and metering on, a price datagram allocates nothing.
+func TestMeteredHandleAllocs(t *testing.T) {
+	_, book := newTestService(t)
+	meter, err := metering.New(metering.Config{Sink: nopSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := lpo.New(lpo.Config{Book: book, Limiter: limits.NewLimiter(), Meter: meter, Metrics: metrics.NewSet(),
+		Keys: fakeKeys{testKey: {ID: "key_test", Tier: keys.TierPartner}}})
+	s := New(Config{Service: svc, Metrics: metrics.NewSet()})
+	h := newHandler(svc, s.tooLarge)
+	h.start = time.Now()
+	req := []byte(`{"key":"` + testKey + `","asset":"btc","id":7}`)
+	out := make([]byte, 0, 3*DefaultMaxDatagram)
+	h.handle(req, out[:0])
+	if n := testing.AllocsPerRun(1000, func() { h.handle(req, out[:0]) }); n != 0 {
+		t.Errorf("%v allocs per metered datagram, want 0", n)
+	}
 }
