@@ -41,6 +41,13 @@ GOMAXPROCS=1 taskset -c 0 "$tmp/trinity" serve --feeds sim --db "$db" --http-add
   --udp-addr off --lrs-addr off --lrs-udp-addr off --admin-addr "127.0.0.1:$aport" --log-level warn &
 pids+=($!)
 url="http://127.0.0.1:$tport/price?asset=$asset"
+# A second Trinity with limits and metering switched off, to show their cost.
+oport=$(free_port) oaport=$(free_port)
+GOMAXPROCS=1 taskset -c 0 "$tmp/trinity" serve --feeds sim --db "$db" --http-addr "127.0.0.1:$oport" \
+  --udp-addr off --lrs-addr off --lrs-udp-addr off --admin-addr "127.0.0.1:$oaport" --log-level error \
+  --limits=false --metering=false &
+pids+=($!)
+ourl="http://127.0.0.1:$oport/price?asset=$asset"
 for _ in $(seq 1 100); do curl -fsS -o /dev/null -H "Authorization: Bearer $key" "$url" 2>/dev/null && break; sleep 0.1; done
 curl -fsS -H "Authorization: Bearer $key" "$url" > "$tmp/body.json"
 size=$(wc -c < "$tmp/body.json")
@@ -86,15 +93,19 @@ taskset -c 1 wrk -t1 -c"$conns" -d2s "http://127.0.0.1:$nport/" > /dev/null
 taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" -H "Authorization: Bearer $key" "$url" > "$tmp/t1.txt"
 taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" "http://127.0.0.1:$nport/" > "$tmp/n.txt"
 taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" "http://127.0.0.1:$hport/" > "$tmp/h.txt"
+for _ in $(seq 1 100); do curl -fsS -o /dev/null -H "Authorization: Bearer $key" "$ourl" 2>/dev/null && break; sleep 0.1; done
+taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" -H "Authorization: Bearer $key" "$ourl" > "$tmp/o.txt"
 taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" -H "Authorization: Bearer $key" "$url" > "$tmp/t2.txt"
-t1=$(rate "$tmp/t1.txt") t2=$(rate "$tmp/t2.txt") n=$(rate "$tmp/n.txt") h=$(rate "$tmp/h.txt")
+t1=$(rate "$tmp/t1.txt") t2=$(rate "$tmp/t2.txt") n=$(rate "$tmp/n.txt") h=$(rate "$tmp/h.txt") o=$(rate "$tmp/o.txt")
 non2xx=$(grep -h 'Non-2xx' "$tmp/t1.txt" "$tmp/t2.txt" || true)
 [ -z "$non2xx" ] || echo "warning: trinity answered non-2xx: $non2xx"
-awk -v t1="$t1" -v t2="$t2" -v n="$n" -v h="$h" 'BEGIN {
+awk -v t1="$t1" -v t2="$t2" -v n="$n" -v h="$h" -v o="$o" 'BEGIN {
   t = (t1 + t2) / 2
   printf "trinity GET /price (auth on): %.0f req/s (runs %.0f, %.0f)\n", t, t1, t2
   printf "nginx fixed body:             %.0f req/s\n", n
   printf "minimal net/http fixed body:  %.0f req/s\n", h
   printf "ratio net/http/nginx:         %.2f\n", h / n
+  printf "trinity, limits+metering off: %.0f req/s\n", o
+  printf "ratio with/without limits+metering: %.2f\n", t / o
   printf "ratio trinity/nginx:          %.2f\n", t / n
 }'
