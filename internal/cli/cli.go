@@ -34,6 +34,8 @@ usage:
   trinity keys list                list keys
   trinity keys revoke ID|PREFIX    revoke a key
   trinity sim [--addr A]           run the simulated exchanges standalone
+  trinity stress [flags]           load-test a running service (trinity stress -h)
+  trinity stress worker --listen A run a load worker for a distributed stress run
   trinity version                  print the version
 
 Every flag can also be set from the environment as TRINITY_<FLAG>, dashes as underscores
@@ -53,6 +55,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "sim":
 		return runSim(ctx, args[1:], getenv, stdout, stderr)
+	case "stress":
+		return runStress(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "trinity", Version)
 		return nil
