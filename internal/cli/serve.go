@@ -25,6 +25,7 @@ import (
 	"github.com/trinityprice/trinity/internal/feed/bybit"
 	"github.com/trinityprice/trinity/internal/feed/coinbase"
 	"github.com/trinityprice/trinity/internal/feed/cryptocom"
+	"github.com/trinityprice/trinity/internal/feed/fallback"
 	"github.com/trinityprice/trinity/internal/feed/gateio"
 	"github.com/trinityprice/trinity/internal/feed/gemini"
 	"github.com/trinityprice/trinity/internal/feed/kraken"
@@ -273,6 +274,7 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 		g.Go(func() error { return simSrv.Run(gctx) })
 	}
 	var runners []*feed.Runner
+	var rest *fallback.Fallback
 	if c.Role != "lrs" {
 		for i, ex := range exchanges {
 			url := *c.WSURL[ex]
@@ -295,8 +297,30 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 			g.Go(func() error { return r.Run(gctx) })
 		}
 		g.Go(func() error { book.Run(gctx.Done(), 100*time.Millisecond); return nil })
+
+		// REST fallback: an asset with no fresh WebSocket source is priced from a REST ticker
+		// of an exchange that lists it (--<exchange>-rest-url, else the simulator's, else the
+		// exchange's own); checked every min(1 s, freshness/4).
+		srcs := map[price.Exchange]fallback.Source{}
+		for _, ex := range exchanges {
+			tk, ok := have[ex].(feed.RESTTicker)
+			if !ok {
+				continue
+			}
+			base := *c.RESTURL[ex]
+			if base == "" && simSrv != nil {
+				base = simSrv.RESTURL(ex)
+			}
+			if base == "" {
+				base = tk.DefaultRESTURL()
+			}
+			srcs[ex] = fallback.Source{Ticker: tk, BaseURL: base}
+		}
+		rest = fallback.New(fallback.Config{Book: book, Sources: srcs, Interval: min(time.Second, c.Freshness/4),
+			Logger: log.With("component", "rest-fallback"), Metrics: set})
+		g.Go(func() error { return rest.Run(gctx) })
 	}
-	feeds := &feedStatus{runners: runners, live: c.Feeds == "live"}
+	feeds := &feedStatus{runners: runners, live: c.Feeds == "live", rest: rest}
 
 	// Listeners: open all before serving so address errors surface at once.
 	if c.Role != "lrs" && enabled(c.HTTPAddr) {
@@ -479,6 +503,7 @@ func redactDSN(dsn string) string {
 // feedStatus serves the feeds' state to GET /exchanges, readiness and the startup warning.
 type feedStatus struct {
 	runners []*feed.Runner
+	rest    *fallback.Fallback // nil without feeds
 	live    bool
 	mu      sync.Mutex
 	cached  []byte
@@ -498,6 +523,10 @@ type exchangeJSON struct {
 	DecodeErrors   uint64  `json:"decode_errors"`
 	LastError      string  `json:"last_error,omitempty"`
 	URL            string  `json:"url"`
+	// RESTFallbacks counts the REST ticker requests the fallback made to the exchange, and
+	// RESTErrors those that failed.
+	RESTFallbacks uint64 `json:"rest_fallbacks"`
+	RESTErrors    uint64 `json:"rest_errors"`
 }
 
 // ExchangesJSON returns the GET /exchanges body, rebuilt at most every 100 ms.
@@ -517,10 +546,14 @@ func (f *feedStatus) ExchangesJSON() []byte {
 		if !s.LastMessage.IsZero() {
 			age = now.Sub(s.LastMessage).Seconds()
 		}
+		var restReq, restErr uint64
+		if ex, ok := price.ExchangeByName(s.Exchange); ok && f.rest != nil {
+			restReq, restErr = f.rest.Stats(ex)
+		}
 		out.Exchanges = append(out.Exchanges, exchangeJSON{
 			Exchange: s.Exchange, Connected: s.Connected, Connections: s.Connections, ConnectionsUp: s.ConnectionsUp,
 			Symbols: s.Symbols, LastMessageAge: age, Messages: s.Messages, Ticks: s.Ticks, Reconnects: s.Reconnects,
-			DecodeErrors: s.DecodeErrors, LastError: s.LastError, URL: s.URL,
+			DecodeErrors: s.DecodeErrors, LastError: s.LastError, URL: s.URL, RESTFallbacks: restReq, RESTErrors: restErr,
 		})
 	}
 	b, _ := json.Marshal(out)

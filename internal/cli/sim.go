@@ -6,10 +6,22 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"time"
 
 	"github.com/trinityprice/trinity/internal/price"
 	"github.com/trinityprice/trinity/internal/sim"
 )
+
+// faultHelp documents --fault and the admin endpoint in `trinity sim -h`.
+const faultHelp = "inject a fault `SPEC`; repeatable. SPEC is one of" + `
+  EXCHANGE:disconnect[@AFTER]               drop every WebSocket connection
+  EXCHANGE:malformed[@AFTER]                send one truncated JSON frame on every connection
+  EXCHANGE:stall[:FOR][@AFTER]              send nothing at all on the WebSocket feed for FOR
+  EXCHANGE:refuse[:FOR][@AFTER]             refuse new WebSocket connections with HTTP 429 for FOR
+  EXCHANGE:spike:ASSET:FACTOR[:FOR][@AFTER] quote ASSET at FACTOR x the common price for FOR
+FOR defaults to 10s; AFTER (delay after start) to 0. Examples: kraken:stall:10s@5s,
+okx:spike:BTC:1.5:20s@30s. The same faults can be injected at any time from this machine with
+  curl -X POST 'http://ADDR/faults/EXCHANGE/FAULT?for=5s&asset=BTC&factor=1.5'`
 
 func runSim(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
@@ -18,6 +30,19 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	assets := fs.String("assets", "", "asset map file (JSON) replacing the built-in one")
 	seed := fs.Int64("seed", 0, "random seed (0: random)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	type timedFault struct {
+		f     sim.Fault
+		after time.Duration
+	}
+	var faults []timedFault
+	fs.Func("fault", faultHelp, func(spec string) error {
+		f, after, err := sim.ParseFault(spec)
+		if err != nil {
+			return err
+		}
+		faults = append(faults, timedFault{f, after})
+		return nil
+	})
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -45,6 +70,23 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 		if u := s.URL(ex); u != "" {
 			fmt.Fprintf(stdout, "  %-10s %s\n", ex, u)
 		}
+	}
+	fmt.Fprintf(stdout, "faults: POST http://%s/faults/EXCHANGE/{disconnect|stall|malformed|refuse|spike}?for=5s&asset=BTC&factor=1.5\n", s.Addr())
+	for _, tf := range faults {
+		go func() {
+			t := time.NewTimer(tf.after)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if n, err := s.Inject(tf.f); err != nil {
+				log.Error("fault not injected", "fault", tf.f.String(), "err", err)
+			} else {
+				log.Info("fault injected", "fault", tf.f.String(), "affected", n)
+			}
+		}()
 	}
 	return s.Run(ctx)
 }

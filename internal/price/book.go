@@ -10,8 +10,8 @@ import (
 type Params struct {
 	// Freshness is how long a source's last update counts as fresh (default 10 s).
 	Freshness time.Duration
-	// OutlierFraction drops a source further than this fraction from the median of the other
-	// fresh sources (default 0.02 = 2 %). It applies when at least three sources are fresh.
+	// OutlierFraction drops a source further than this fraction from the median of the fresh
+	// sources (default 0.02 = 2 %). It applies when at least three sources are fresh.
 	OutlierFraction float64
 	// StaleLimit is how long the last price is still served, marked stale, after its last
 	// fresh source went quiet (default 5 min). After that the asset has no answer (503).
@@ -247,6 +247,32 @@ func (b *Book) Sweep() {
 	}
 }
 
+// Unfresh appends to dst the indexes of the assets that have no fresh source at time now
+// (Unix nanoseconds) and returns it: assets never priced, and assets whose every source's last
+// update is older than Params.Freshness at now (stale, or past the stale limit). A source
+// counts exactly as in the aggregate: received at some time and carrying a usable price.
+// Index i is the book's asset i (Name(i), Answer(i)), which is also Universe().Assets[i].
+// Passing a time ahead of the clock asks which assets will have no fresh source by then if
+// nothing new arrives (the REST fallback looks ahead so as to refresh before expiry). It
+// locks each asset briefly, one at a time, and allocates only when dst must grow.
+func (b *Book) Unfresh(now int64, dst []int) []int {
+	freshness := int64(b.params.Load().Freshness)
+	for i, st := range b.assets {
+		fresh := false
+		st.mu.Lock()
+		for ex := 1; ex < NumExchanges && !fresh; ex++ {
+			s := &st.sources[ex]
+			priced := s.last > 0 || (s.bid > 0 && s.ask > 0 && s.bid <= s.ask)
+			fresh = s.listed && s.received != 0 && priced && now < s.received+freshness
+		}
+		st.mu.Unlock()
+		if !fresh {
+			dst = append(dst, i)
+		}
+	}
+	return dst
+}
+
 // Run sweeps every interval until done is closed.
 func (b *Book) Run(done <-chan struct{}, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -391,8 +417,12 @@ func (b *Book) updateRate(idx int, ans *Answer) {
 }
 
 // markUsed marks the fresh contributions that enter the aggregate and returns their number.
-// With three or more fresh sources, a source further than frac from the median of the
-// others is an outlier and left out; with fewer there is nothing to compare against.
+// With three or more fresh sources, a source further than frac from the median of all fresh
+// sources is an outlier and left out; with fewer there is nothing to compare against.
+//
+// The reference is the median of all fresh sources rather than of "the others": with three
+// sources the median of the two others is their mean, which a single outlier contaminates so
+// that every source looks like an outlier. The median of all is robust to any minority.
 func markUsed(cs []contribution, frac float64) int {
 	var fresh [NumExchanges]Value
 	nf := 0
@@ -402,38 +432,24 @@ func markUsed(cs []contribution, frac float64) int {
 			nf++
 		}
 	}
+	ref := median(fresh[:nf]).Float()
 	used := 0
 	for i := range cs {
 		c := &cs[i]
 		if !c.fresh {
 			continue
 		}
-		if nf >= 3 && frac > 0 {
-			var others [NumExchanges]Value
-			no := 0
-			skipped := false
-			for _, v := range fresh[:nf] {
-				if v == c.price && !skipped {
-					skipped = true
-					continue
-				}
-				others[no] = v
-				no++
-			}
-			m := median(others[:no]).Float()
-			if m > 0 {
-				d := (c.price.Float() - m) / m
-				if d > frac || d < -frac {
-					c.outlier = true
-					continue
-				}
+		if nf >= 3 && frac > 0 && ref > 0 {
+			if d := (c.price.Float() - ref) / ref; d > frac || d < -frac {
+				c.outlier = true
+				continue
 			}
 		}
 		c.used = true
 		used++
 	}
 	if used == 0 && nf > 0 {
-		// Every fresh source disagrees with every other: keep them all rather than none.
+		// Every fresh source disagrees with the median: keep them all rather than none.
 		for i := range cs {
 			if cs[i].fresh {
 				cs[i].used, cs[i].outlier = true, false

@@ -132,6 +132,9 @@ var garbage = []byte(`{"channel":"ticker","type":"update","events":[{"tickers":[
 
 // serve runs one client connection of venue v until it ends.
 func (s *Server) serve(v venue, w http.ResponseWriter, r *http.Request) {
+	if s.refused(v.exchange(), w) {
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return

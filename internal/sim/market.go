@@ -57,6 +57,11 @@ type market struct {
 	last, bid, ask price.Value
 	time           int64  // Unix nanos of the last move
 	version        uint64 // bumped on every move
+
+	// spike, when > 0 and before spikeUntil (Unix nanos), multiplies this market's price: the
+	// Spike fault (an outlier quote on one exchange).
+	spike      float64
+	spikeUntil int64
 }
 
 // quoteSnap is a consistent copy of a market's values.
@@ -152,33 +157,43 @@ func (w *world) step(now int64) {
 func (w *world) reprice(now int64) {
 	for _, ex := range w.byEx {
 		for _, m := range ex {
-			rate := 1.0
-			switch m.quote {
-			case price.USDT:
-				rate = w.usdt
-			case price.USDC:
-				rate = w.usdc
-			}
-			if m.asset.name == "USDT" && m.quote == price.USDT || m.asset.name == "USDC" && m.quote == price.USDC {
-				rate = m.asset.mid // a coin quoted in itself is 1
-			}
-			mid := m.asset.mid * (1 + m.offset) / rate
-			dec := decimals(mid)
-			scale := math.Pow(10, float64(dec))
-			bidU := math.Floor(mid * (1 - halfSpread) * scale)
-			askU := math.Ceil(mid * (1 + halfSpread) * scale)
-			if askU <= bidU {
-				askU = bidU + 1
-			}
-			if bidU < 1 {
-				bidU, askU = 1, max(askU, 2)
-			}
-			lastU := bidU + math.Floor(w.rng.Float64()*(askU-bidU+1))
-			m.bid, m.ask, m.last = toValue(bidU, dec), toValue(askU, dec), toValue(lastU, dec)
-			m.time = now
-			m.version++
+			w.repriceMarket(m, now, w.rng.Float64())
 		}
 	}
+}
+
+// repriceMarket recomputes m's bid, ask and last from the common price of its asset (times
+// its spike factor while a spike lasts) and marks it moved at now. r in [0, 1) places the last
+// trade between bid and ask.
+func (w *world) repriceMarket(m *market, now int64, r float64) {
+	rate := 1.0
+	switch m.quote {
+	case price.USDT:
+		rate = w.usdt
+	case price.USDC:
+		rate = w.usdc
+	}
+	if m.asset.name == "USDT" && m.quote == price.USDT || m.asset.name == "USDC" && m.quote == price.USDC {
+		rate = m.asset.mid // a coin quoted in itself is 1
+	}
+	mid := m.asset.mid * (1 + m.offset) / rate
+	if m.spike > 0 && now < m.spikeUntil {
+		mid *= m.spike
+	}
+	dec := decimals(mid)
+	scale := math.Pow(10, float64(dec))
+	bidU := math.Floor(mid * (1 - halfSpread) * scale)
+	askU := math.Ceil(mid * (1 + halfSpread) * scale)
+	if askU <= bidU {
+		askU = bidU + 1
+	}
+	if bidU < 1 {
+		bidU, askU = 1, max(askU, 2)
+	}
+	lastU := bidU + math.Floor(r*(askU-bidU+1))
+	m.bid, m.ask, m.last = toValue(bidU, dec), toValue(askU, dec), toValue(lastU, dec)
+	m.time = now
+	m.version++
 }
 
 // decimals is the number of decimal places quoted for a price of about p: six to seven

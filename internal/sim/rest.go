@@ -14,8 +14,8 @@ import (
 // exchange's REST API by implementing restVenue (sim.go); Coinbase's and Kraken's are here,
 // Crypto.com's is in cryptocom.go. Every answer carries the market's current simulated quote,
 // in the exchange's real response shape, so an adapter's feed.RESTTicker.ParseTicker reads back
-// exactly what Quote returns. Faults (Stall, Disconnect, SendMalformed) apply to the WebSocket
-// feeds only.
+// exactly what Quote returns. Faults (Stall, Disconnect, SendMalformed, Refuse) apply to the
+// WebSocket feeds only; a Spike moves the market, so the REST ticker shows it too.
 
 // writeJSON answers with status and v encoded as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {

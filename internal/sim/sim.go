@@ -3,8 +3,9 @@
 // /kraken/v2 for Kraken Spot v2), driven by a seeded random-walk market. It enforces the
 // exchanges' connection rules (subscribe deadlines, one channel per message, heartbeats, acks,
 // refusals of unknown symbols) and injects faults on demand (disconnects, stalls, malformed
-// frames), so every feed adapter can be tested end to end without the internet. It is used by
-// `trinity sim`, `trinity serve --feeds sim` and the tests.
+// frames, rate-limit refusals, outlier price spikes; see faults.go, also by admin call: POST
+// /faults/{exchange}/{fault}), so every feed adapter can be tested end to end without the
+// internet. It is used by `trinity sim`, `trinity serve --feeds sim` and the tests.
 //
 // Adding an exchange is one file: a type implementing venue (its path and a per-connection
 // handler for its protocol) plus one line in venues().
@@ -55,8 +56,9 @@ type Server struct {
 	connMu sync.Mutex
 	conns  [price.NumExchanges]map[*conn]struct{}
 
-	stallUntil [price.NumExchanges]atomic.Int64 // Unix nanos
-	connSeq    atomic.Uint64                    // numbers connections (Kraken's connection_id)
+	stallUntil  [price.NumExchanges]atomic.Int64 // Unix nanos
+	refuseUntil [price.NumExchanges]atomic.Int64 // Unix nanos
+	connSeq     atomic.Uint64                    // numbers connections (Kraken's connection_id)
 
 	ctx    context.Context // ends when the server closes; every connection derives from it
 	cancel context.CancelFunc
@@ -126,6 +128,7 @@ func (s *Server) Start(addr string) error {
 			mux.Handle("GET "+p+"/", http.StripPrefix(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rv.serveREST(s, w, r) })))
 		}
 	}
+	mux.HandleFunc("POST /faults/{exchange}/{fault}", s.serveFault)
 	s.addr = ln.Addr().String()
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
