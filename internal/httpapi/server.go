@@ -69,12 +69,14 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger}
 	s.scratch.New = func() any { b := make([]byte, 0, 32<<10); return &b }
 	s.srv = &fasthttp.Server{
-		Handler:                       s.Handle,
-		Name:                          "trinity",
-		Concurrency:                   cfg.MaxConns,
+		Handler:     s.Handle,
+		Name:        "trinity",
+		Concurrency: cfg.MaxConns,
+		// Read and idle timeouts are equal so that, with coarseConn, consecutive requests on a
+		// busy connection leave the read deadline where it is.
 		ReadTimeout:                   30 * time.Second,
-		WriteTimeout:                  10 * time.Second,
-		IdleTimeout:                   120 * time.Second,
+		WriteTimeout:                  30 * time.Second,
+		IdleTimeout:                   30 * time.Second,
 		MaxRequestBodySize:            MaxBody,
 		ReadBufferSize:                8 << 10,
 		DisableHeaderNamesNormalizing: true,
@@ -111,7 +113,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
-		ln := s.ln
+		var ln net.Listener = coarseListener{s.ln}
 		if s.cfg.TLS != nil {
 			ln = tls.NewListener(ln, s.cfg.TLS)
 		}
