@@ -3,24 +3,13 @@
 package bybit
 
 import (
-	"os"
 	"testing"
+
+	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/feedtest"
 )
 
 func TestHandleAllocs(t *testing.T) {
-	for _, name := range []string{"ticker", "ticker_array", "orderbook_snapshot", "orderbook_delta_both", "orderbook_large_size", "subscribe_ack", "pong"} {
-		frame, err := os.ReadFile("testdata/frames/" + name + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := Protocol{}.NewSession(testSymbols)
-		sink := &nopSink{}
-		if n := testing.AllocsPerRun(1000, func() {
-			if _, err := s.Handle(frame, 1, sink); err != nil {
-				t.Fatal(err)
-			}
-		}); n != 0 {
-			t.Errorf("Handle(%s): %v allocs per frame, want 0", name, n)
-		}
-	}
+	feedtest.ZeroAllocsPerFrame(t, func() feed.Session { return Protocol{}.NewSession(testSymbols) }, frames,
+		"ticker", "ticker_array", "orderbook_snapshot", "orderbook_delta_both", "orderbook_large_size", "subscribe_ack", "pong")
 }

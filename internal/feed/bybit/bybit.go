@@ -223,7 +223,7 @@ func timestamp(o *fastjson.Object) (int64, error) {
 		ms = n
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		n, ok := parseDigits(b)
+		n, ok := feed.ParseDigits(b)
 		if !ok {
 			return 0, errBadTimestamp
 		}
@@ -239,20 +239,6 @@ func timestamp(o *fastjson.Object) (int64, error) {
 
 // maxMillis keeps ms × 1e6 within int64 (year 2262).
 const maxMillis = (1<<63 - 1) / int64(time.Millisecond)
-
-func parseDigits(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
 
 // ticker handles a tickers.{symbol} push: {"topic":...,"ts":...,"type":"snapshot",
 // "data":{"symbol":"BTCUSDT","lastPrice":"16363.78",...}}. data is an object on spot; an

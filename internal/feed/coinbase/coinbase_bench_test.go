@@ -1,26 +1,12 @@
 package coinbase
 
 import (
-	"os"
 	"testing"
+
+	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/feedtest"
 )
 
 func BenchmarkHandle(b *testing.B) {
-	for _, name := range []string{"ticker_snapshot", "ticker_update_multi", "heartbeats_number"} {
-		b.Run(name, func(b *testing.B) {
-			frame, err := os.ReadFile("testdata/frames/" + name + ".json")
-			if err != nil {
-				b.Fatal(err)
-			}
-			s := Protocol{}.NewSession(testSymbols)
-			sink := &nopSink{}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(frame)))
-			for b.Loop() {
-				if _, err := s.Handle(frame, 1, sink); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	feedtest.BenchFrames(b, func() feed.Session { return Protocol{}.NewSession(testSymbols) }, frames, "ticker_snapshot", "ticker_update_multi", "heartbeats_number")
 }

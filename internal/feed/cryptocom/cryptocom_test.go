@@ -1,120 +1,39 @@
 package cryptocom
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/feedtest"
 	"github.com/trinityprice/trinity/internal/price"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/frames/*.golden")
 
+// frames is the folder of the recorded frames and their .golden files.
+const frames = "testdata/frames"
+
 // testSymbols are the symbols of the session the golden tests decode with. BTCUSD-PERP is the
 // instrument of the documentation's example frames.
 var testSymbols = []string{"BTC_USD", "ETH_USDT", "SHIB_USD", "BTCUSD-PERP"}
-
-// recorder is a sink that keeps copies of the ticks and checks that every symbol is one of
-// want's own strings (same backing bytes: interned, not allocated per message).
-type recorder struct {
-	t     testing.TB
-	want  []string
-	ticks []price.Tick
-}
-
-func (r *recorder) Apply(t *price.Tick) {
-	interned := false
-	for _, s := range r.want {
-		if unsafe.StringData(s) == unsafe.StringData(t.Symbol) && len(s) == len(t.Symbol) {
-			interned = true
-		}
-	}
-	if !interned {
-		r.t.Errorf("tick symbol %q is not one of the session's symbol strings", t.Symbol)
-	}
-	r.ticks = append(r.ticks, *t)
-}
-
-type nopSink struct{ n int }
-
-func (s *nopSink) Apply(*price.Tick) { s.n++ }
-
-func render(ticks []price.Tick, reply []byte, err error) []byte {
-	var b bytes.Buffer
-	for _, t := range ticks {
-		b.WriteString("tick exchange=" + t.Exchange.String() + " symbol=" + t.Symbol +
-			" last=" + t.Last.String() + " bid=" + t.Bid.String() + " ask=" + t.Ask.String())
-		if t.ExchangeTime != 0 {
-			b.WriteString(" exchange_time=" + time.Unix(0, t.ExchangeTime).UTC().Format(time.RFC3339Nano))
-		} else {
-			b.WriteString(" exchange_time=0")
-		}
-		b.WriteString(" received=" + strconv.FormatInt(t.Received, 10) + "\n")
-	}
-	if reply != nil {
-		b.WriteString("reply " + string(reply) + "\n")
-	}
-	if err != nil {
-		b.WriteString("error " + err.Error() + "\n")
-	}
-	if b.Len() == 0 {
-		b.WriteString("(nothing)\n")
-	}
-	return b.Bytes()
-}
 
 // TestHandleGolden decodes every testdata/frames/*.json (message shapes from the exchange
 // documentation and reference implementations) and compares the ticks, reply and error with
 // the .golden file next to it. Run with -update to rewrite the golden files after review.
 func TestHandleGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "frames", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no frames: %v", err)
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		t.Run(name, func(t *testing.T) {
-			frame, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := Protocol{}.NewSession(testSymbols)
-			rec := &recorder{t: t, want: testSymbols}
-			reply, herr := s.Handle(frame, 42, rec)
-			got := render(rec.ticks, reply, herr)
-			golden := strings.TrimSuffix(f, ".json") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s: got\n%s\nwant\n%s", name, got, want)
-			}
-		})
-	}
+	feedtest.RunGolden(t, func() feed.Session { return Protocol{}.NewSession(testSymbols) }, testSymbols, frames, *update)
 }
 
 func TestHandleTicker(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/ticker_spot.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "ticker_spot")
 	s := newSession(testSymbols)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 7, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +46,8 @@ func TestHandleTicker(t *testing.T) {
 		ExchangeTime: time.UnixMilli(1766655059123).UnixNano(), // "t", ms
 		Received:     7,
 	}
-	if len(rec.ticks) != 1 || rec.ticks[0] != want {
-		t.Fatalf("ticks = %+v, want [%+v]", rec.ticks, want)
+	if len(rec.Ticks) != 1 || rec.Ticks[0] != want {
+		t.Fatalf("ticks = %+v, want [%+v]", rec.Ticks, want)
 	}
 }
 
@@ -137,7 +56,7 @@ func TestHandleTicker(t *testing.T) {
 func TestHeartbeatReply(t *testing.T) {
 	s := newSession(testSymbols)
 	for _, id := range []string{"1587523073344", "9223372036854775807", "-1", "7"} {
-		reply, err := s.Handle([]byte(`{"id":`+id+`,"method":"public/heartbeat","code":0}`), 1, &nopSink{})
+		reply, err := s.Handle([]byte(`{"id":`+id+`,"method":"public/heartbeat","code":0}`), 1, &feedtest.CountingSink{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +81,7 @@ func TestHandleRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = newSession(testSymbols).Handle(frame, 1, &recorder{t: t})
+		_, err = newSession(testSymbols).Handle(frame, 1, feedtest.NewRecordingSink(t, nil))
 		for _, w := range want {
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: err = %v, want it to mention %q", name, err, w)

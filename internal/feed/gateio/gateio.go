@@ -404,7 +404,7 @@ func integer(v *fastjson.Value) (int64, bool) {
 		return n, err == nil && n >= 0
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return parseInt(b)
+		return feed.ParseDigits(b)
 	}
 	return 0, false
 }
@@ -450,7 +450,7 @@ func fractionalMillis(v *fastjson.Value, scratch *[]byte) (int64, bool) {
 		return 0, false
 	}
 	whole, frac, _ := cut(b, '.')
-	ms, ok := parseInt(whole)
+	ms, ok := feed.ParseDigits(whole)
 	if !ok || ms > maxMillis {
 		return 0, false
 	}
@@ -473,21 +473,6 @@ func cut(b []byte, sep byte) (before, after []byte, found bool) {
 		}
 	}
 	return b, nil, false
-}
-
-// parseInt parses a non-negative decimal integer of at most 18 digits.
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // requestID reads an answer's "id".
@@ -531,7 +516,7 @@ func (s *session) refused(o *fastjson.Object, ev *fastjson.Value) ([]byte, error
 	}
 	var reply []byte
 	if hasID && pending {
-		if rest := without(req.pairs, named(msg, req.pairs)); len(rest) > 0 && len(rest) < len(req.pairs) {
+		if rest := feed.RetrySymbols(req.pairs, named(msg, req.pairs)); rest != nil {
 			reply = s.subscribeFrame(req.channel, rest)
 			text += " (subscribing again to the other " + strconv.Itoa(len(rest)) + " pairs)"
 		}
@@ -542,29 +527,9 @@ func (s *session) refused(o *fastjson.Object, ev *fastjson.Value) ([]byte, error
 // named returns the pairs of pairs that msg names as a word (case-insensitive; a word is a run
 // of letters, digits and underscores).
 func named(msg string, pairs []string) map[string]bool {
-	words := map[string]bool{}
-	for _, w := range strings.FieldsFunc(strings.ToUpper(msg), func(r rune) bool {
-		return !('A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_')
-	}) {
-		words[w] = true
-	}
-	out := map[string]bool{}
-	for _, p := range pairs {
-		if words[strings.ToUpper(p)] {
-			out[p] = true
-		}
-	}
-	return out
-}
-
-func without(pairs []string, drop map[string]bool) []string {
-	var out []string
-	for _, p := range pairs {
-		if !drop[p] {
-			out = append(out, p)
-		}
-	}
-	return out
+	return feed.NamedSymbols(msg, pairs, strings.ToUpper, func(r rune) bool {
+		return 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_'
+	})
 }
 
 // DefaultRESTURL returns DefaultRESTURL.

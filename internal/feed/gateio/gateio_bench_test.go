@@ -1,30 +1,15 @@
 package gateio
 
 import (
-	"os"
 	"testing"
 
+	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/feedtest"
 	"github.com/trinityprice/trinity/internal/price"
 )
 
 func BenchmarkHandle(b *testing.B) {
-	for _, name := range []string{"book_ticker", "tickers", "trades"} {
-		b.Run(name, func(b *testing.B) {
-			frame, err := os.ReadFile("testdata/frames/" + name + ".json")
-			if err != nil {
-				b.Fatal(err)
-			}
-			s := newSession(testSymbols, testNow)
-			sink := &nopSink{}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(frame)))
-			for b.Loop() {
-				if _, err := s.Handle(frame, 1, sink); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	feedtest.BenchFrames(b, func() feed.Session { return newSession(testSymbols, testNow) }, frames, "book_ticker", "tickers", "trades")
 }
 
 func BenchmarkParseTicker(b *testing.B) {

@@ -3,19 +3,20 @@ package gateio
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/feedtest"
 	"github.com/trinityprice/trinity/internal/price"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/frames/*.golden")
+
+// frames is the folder of the recorded frames and their .golden files.
+const frames = "testdata/frames"
 
 // testSymbols are the symbols of the session the golden tests decode with.
 var testSymbols = []string{"BTC_USDT", "ETH_USDT", "GT_USDT"}
@@ -23,101 +24,22 @@ var testSymbols = []string{"BTC_USDT", "ETH_USDT", "GT_USDT"}
 // testNow is the fixed clock of test sessions.
 func testNow() time.Time { return time.Unix(1611541000, 0) }
 
-// recorder is a sink that keeps copies of the ticks and checks that every symbol is one of
-// want's own strings (same backing bytes: interned, not allocated per message).
-type recorder struct {
-	t     testing.TB
-	want  []string
-	ticks []price.Tick
-}
-
-func (r *recorder) Apply(t *price.Tick) {
-	interned := false
-	for _, s := range r.want {
-		if unsafe.StringData(s) == unsafe.StringData(t.Symbol) && len(s) == len(t.Symbol) {
-			interned = true
-		}
-	}
-	if !interned {
-		r.t.Errorf("tick symbol %q is not one of the session's symbol strings", t.Symbol)
-	}
-	r.ticks = append(r.ticks, *t)
-}
-
-type nopSink struct{ n int }
-
-func (s *nopSink) Apply(*price.Tick) { s.n++ }
-
-func render(ticks []price.Tick, reply []byte, err error) []byte {
-	var b bytes.Buffer
-	for _, t := range ticks {
-		b.WriteString("tick exchange=" + t.Exchange.String() + " symbol=" + t.Symbol +
-			" last=" + t.Last.String() + " bid=" + t.Bid.String() + " ask=" + t.Ask.String())
-		if t.ExchangeTime != 0 {
-			b.WriteString(" exchange_time=" + time.Unix(0, t.ExchangeTime).UTC().Format(time.RFC3339Nano))
-		} else {
-			b.WriteString(" exchange_time=0")
-		}
-		b.WriteString(" received=" + strconv.FormatInt(t.Received, 10) + "\n")
-	}
-	if reply != nil {
-		b.WriteString("reply " + string(reply) + "\n")
-	}
-	if err != nil {
-		b.WriteString("error " + err.Error() + "\n")
-	}
-	if b.Len() == 0 {
-		b.WriteString("(nothing)\n")
-	}
-	return b.Bytes()
-}
-
 // TestHandleGolden decodes every testdata/frames/*.json (message shapes from Gate's
 // documentation, its official SDK and third-party fixtures) with a session that has sent its
 // subscribes (ids 1 and 2, all test pairs), and compares the ticks, reply and error with the
 // .golden file next to it. Run with -update to rewrite the golden files after review.
 func TestHandleGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "frames", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no frames: %v", err)
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		t.Run(name, func(t *testing.T) {
-			frame, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := newSession(testSymbols, testNow)
-			s.Subscribe()
-			rec := &recorder{t: t, want: testSymbols}
-			reply, herr := s.Handle(frame, 42, rec)
-			got := render(rec.ticks, reply, herr)
-			golden := strings.TrimSuffix(f, ".json") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s: got\n%s\nwant\n%s", name, got, want)
-			}
-		})
-	}
+	feedtest.RunGolden(t, func() feed.Session {
+		s := newSession(testSymbols, testNow)
+		s.Subscribe()
+		return s
+	}, testSymbols, frames, *update)
 }
 
 func TestHandleBookTicker(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/book_ticker.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "book_ticker")
 	s := newSession(testSymbols, testNow)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 7, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -129,43 +51,37 @@ func TestHandleBookTicker(t *testing.T) {
 		ExchangeTime: 1606293275123 * 1e6, // the book's own "t", not the push's time_ms
 		Received:     7,
 	}
-	if len(rec.ticks) != 1 || rec.ticks[0] != want {
-		t.Fatalf("ticks = %+v, want [%+v]", rec.ticks, want)
+	if len(rec.Ticks) != 1 || rec.Ticks[0] != want {
+		t.Fatalf("ticks = %+v, want [%+v]", rec.Ticks, want)
 	}
 }
 
 // TestHandleTickerLastOnly: spot.tickers gives the last price; its bid and ask, up to a second
 // old, must not overwrite book_ticker's.
 func TestHandleTickerLastOnly(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/tickers.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "tickers")
 	s := newSession(testSymbols, testNow)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 7, rec); err != nil {
 		t.Fatal(err)
 	}
 	want := price.Tick{Exchange: price.Gateio, Symbol: "BTC_USDT", Last: price.MustParse("15743.4"), ExchangeTime: 1669107766406 * 1e6, Received: 7}
-	if len(rec.ticks) != 1 || rec.ticks[0] != want {
-		t.Fatalf("ticks = %+v, want [%+v]", rec.ticks, want)
+	if len(rec.Ticks) != 1 || rec.Ticks[0] != want {
+		t.Fatalf("ticks = %+v, want [%+v]", rec.Ticks, want)
 	}
 }
 
 func TestHandleTradeFractionalMillis(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/trades.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "trades")
 	s := newSession(testSymbols, testNow)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 7, rec); err != nil {
 		t.Fatal(err)
 	}
 	// "1606292218213.4578" ms.
 	want := price.Tick{Exchange: price.Gateio, Symbol: "GT_USDT", Last: price.MustParse("0.4705"), ExchangeTime: 1606292218213_457_800, Received: 7}
-	if len(rec.ticks) != 1 || rec.ticks[0] != want {
-		t.Fatalf("ticks = %+v, want [%+v]", rec.ticks, want)
+	if len(rec.Ticks) != 1 || rec.Ticks[0] != want {
+		t.Fatalf("ticks = %+v, want [%+v]", rec.Ticks, want)
 	}
 }
 
@@ -247,7 +163,7 @@ func TestSubscribeChunks(t *testing.T) {
 func TestRefusedSubscribeRetriesTheOthers(t *testing.T) {
 	s := newSession([]string{"BTC_USDT", "NOPE_USDT", "ETH_USDT", "ZZZ_USDT"}, testNow)
 	s.Subscribe() // ids 1 (book_ticker) and 2 (tickers)
-	rec := &recorder{t: t}
+	rec := feedtest.NewRecordingSink(t, nil)
 	reply, err := s.Handle([]byte(`{"time":1611541000,"time_ms":1611541000001,"id":2,"channel":"spot.tickers","event":"subscribe","error":{"code":2,"message":"unknown currency pair NOPE_USDT"},"result":null}`), 1, rec)
 	if err == nil || !strings.Contains(err.Error(), "NOPE_USDT") || !strings.Contains(err.Error(), "spot.tickers") {
 		t.Fatalf("err = %v", err)

@@ -294,7 +294,7 @@ func eventTime(o *fastjson.Object) (int64, bool) {
 		n, ok = i, err == nil
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		n, ok = parseInt(b)
+		n, ok = feed.ParseDigits(b)
 	}
 	if !ok {
 		return 0, false
@@ -322,21 +322,6 @@ func EpochNanos(n int64) (int64, bool) {
 		return 0, false
 	}
 	return n * unit, true
-}
-
-// parseInt parses a non-negative decimal integer of at most 18 digits.
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // response handles the answer to one of our requests.
@@ -379,7 +364,7 @@ func (s *session) response(o *fastjson.Object) ([]byte, error) {
 	}
 	var reply []byte
 	if hasID && pending {
-		if rest := without(syms, named(msg, syms)); len(rest) > 0 && len(rest) < len(syms) {
+		if rest := feed.RetrySymbols(syms, named(msg, syms)); rest != nil {
 			reply = s.subscribeFrame(rest)
 			text += " (subscribing again to the other " + strconv.Itoa(len(rest)) + " symbols)"
 		}
@@ -399,7 +384,7 @@ func responseID(o *fastjson.Object) (int64, bool) {
 		return n, err == nil
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return parseInt(b)
+		return feed.ParseDigits(b)
 	}
 	return 0, false
 }
@@ -407,29 +392,9 @@ func responseID(o *fastjson.Object) (int64, bool) {
 // named returns the symbols of syms that msg names as a word (case-insensitive; a word is a
 // run of letters and digits, so "nopeusd@bookTicker" names nopeusd).
 func named(msg string, syms []string) map[string]bool {
-	words := map[string]bool{}
-	for _, w := range strings.FieldsFunc(strings.ToLower(msg), func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
-	}) {
-		words[w] = true
-	}
-	out := map[string]bool{}
-	for _, sym := range syms {
-		if words[strings.ToLower(sym)] {
-			out[sym] = true
-		}
-	}
-	return out
-}
-
-func without(syms []string, drop map[string]bool) []string {
-	var out []string
-	for _, s := range syms {
-		if !drop[s] {
-			out = append(out, s)
-		}
-	}
-	return out
+	return feed.NamedSymbols(msg, syms, strings.ToLower, func(r rune) bool {
+		return 'a' <= r && r <= 'z' || '0' <= r && r <= '9'
+	})
 }
 
 // DefaultRESTURL returns DefaultRESTURL.

@@ -3,118 +3,39 @@ package gemini
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-	"unsafe"
 
 	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/feedtest"
 	"github.com/trinityprice/trinity/internal/price"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/frames/*.golden")
 
+// frames is the folder of the recorded frames and their .golden files.
+const frames = "testdata/frames"
+
 // testSymbols are the symbols of the session the golden tests decode with.
 var testSymbols = []string{"btcusd", "ethusd", "shibusd"}
-
-// recorder is a sink that keeps copies of the ticks and checks that every symbol is one of
-// want's own strings (same backing bytes: interned, not allocated per message).
-type recorder struct {
-	t     testing.TB
-	want  []string
-	ticks []price.Tick
-}
-
-func (r *recorder) Apply(t *price.Tick) {
-	interned := false
-	for _, s := range r.want {
-		if unsafe.StringData(s) == unsafe.StringData(t.Symbol) && len(s) == len(t.Symbol) {
-			interned = true
-		}
-	}
-	if !interned {
-		r.t.Errorf("tick symbol %q is not one of the session's symbol strings", t.Symbol)
-	}
-	r.ticks = append(r.ticks, *t)
-}
-
-type nopSink struct{ n int }
-
-func (s *nopSink) Apply(*price.Tick) { s.n++ }
-
-func render(ticks []price.Tick, reply []byte, err error) []byte {
-	var b bytes.Buffer
-	for _, t := range ticks {
-		b.WriteString("tick exchange=" + t.Exchange.String() + " symbol=" + t.Symbol +
-			" last=" + t.Last.String() + " bid=" + t.Bid.String() + " ask=" + t.Ask.String())
-		if t.ExchangeTime != 0 {
-			b.WriteString(" exchange_time=" + time.Unix(0, t.ExchangeTime).UTC().Format(time.RFC3339Nano))
-		} else {
-			b.WriteString(" exchange_time=0")
-		}
-		b.WriteString(" received=" + strconv.FormatInt(t.Received, 10) + "\n")
-	}
-	if reply != nil {
-		b.WriteString("reply " + string(reply) + "\n")
-	}
-	if err != nil {
-		b.WriteString("error " + err.Error() + "\n")
-	}
-	if b.Len() == 0 {
-		b.WriteString("(nothing)\n")
-	}
-	return b.Bytes()
-}
 
 // TestHandleGolden decodes every testdata/frames/*.json (message shapes from the exchange
 // documentation, the official SDK's models and its conformance fixtures) with a session that
 // has sent its SUBSCRIBE (id "1", all test symbols), and compares the ticks, reply and error
 // with the .golden file next to it. Run with -update to rewrite the golden files after review.
 func TestHandleGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "frames", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no frames: %v", err)
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		t.Run(name, func(t *testing.T) {
-			frame, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := Protocol{}.NewSession(testSymbols)
-			s.Subscribe()
-			rec := &recorder{t: t, want: testSymbols}
-			reply, herr := s.Handle(frame, 42, rec)
-			got := render(rec.ticks, reply, herr)
-			golden := strings.TrimSuffix(f, ".json") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s: got\n%s\nwant\n%s", name, got, want)
-			}
-		})
-	}
+	feedtest.RunGolden(t, func() feed.Session {
+		s := Protocol{}.NewSession(testSymbols)
+		s.Subscribe()
+		return s
+	}, testSymbols, frames, *update)
 }
 
 func TestHandleBookTicker(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/book_ticker.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "book_ticker")
 	s := newSession(testSymbols)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 7, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -126,18 +47,15 @@ func TestHandleBookTicker(t *testing.T) {
 		ExchangeTime: 1751508438600117161, // E is in nanoseconds on bookTicker
 		Received:     7,
 	}
-	if len(rec.ticks) != 1 || rec.ticks[0] != want {
-		t.Fatalf("ticks = %+v, want [%+v]", rec.ticks, want)
+	if len(rec.Ticks) != 1 || rec.Ticks[0] != want {
+		t.Fatalf("ticks = %+v, want [%+v]", rec.Ticks, want)
 	}
 }
 
 func TestHandleTrade(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/trade.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "trade")
 	s := newSession(testSymbols)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 7, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +66,8 @@ func TestHandleTrade(t *testing.T) {
 		ExchangeTime: 1700000000000 * 1e6, // E looks like milliseconds on trades
 		Received:     7,
 	}
-	if len(rec.ticks) != 1 || rec.ticks[0] != want {
-		t.Fatalf("ticks = %+v, want [%+v]", rec.ticks, want)
+	if len(rec.Ticks) != 1 || rec.Ticks[0] != want {
+		t.Fatalf("ticks = %+v, want [%+v]", rec.Ticks, want)
 	}
 }
 
@@ -189,9 +107,9 @@ func TestSubscribe(t *testing.T) {
 		t.Fatalf("Ping() = %s", p)
 	}
 	// An upper-case configured symbol is matched in frames and emitted as configured.
-	rec := &recorder{t: t, want: s.symbols}
-	if _, err := s.Handle([]byte(`{"E":1,"s":"ethusd","b":"1","a":"2"}`), 1, rec); err != nil || len(rec.ticks) != 1 || rec.ticks[0].Symbol != "ETHUSD" {
-		t.Fatalf("ticks %+v, err %v", rec.ticks, err)
+	rec := feedtest.NewRecordingSink(t, s.symbols)
+	if _, err := s.Handle([]byte(`{"E":1,"s":"ethusd","b":"1","a":"2"}`), 1, rec); err != nil || len(rec.Ticks) != 1 || rec.Ticks[0].Symbol != "ETHUSD" {
+		t.Fatalf("ticks %+v, err %v", rec.Ticks, err)
 	}
 }
 
@@ -226,7 +144,7 @@ func TestSubscribeChunks(t *testing.T) {
 func TestRefusedSubscribeRetriesTheOthers(t *testing.T) {
 	s := newSession([]string{"btcusd", "nopeusd", "ethusd", "zzzusd"})
 	s.Subscribe()
-	rec := &recorder{t: t}
+	rec := feedtest.NewRecordingSink(t, nil)
 	reply, err := s.Handle([]byte(`{"id":"1","status":400,"error":{"code":-1121,"msg":"Invalid symbol: nopeusd@bookTicker"}}`), 1, rec)
 	if err == nil || !strings.Contains(err.Error(), "nopeusd") {
 		t.Fatalf("err = %v", err)

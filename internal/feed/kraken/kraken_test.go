@@ -3,116 +3,35 @@ package kraken
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/feedtest"
 	"github.com/trinityprice/trinity/internal/price"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/frames/*.golden")
 
+// frames is the folder of the recorded frames and their .golden files.
+const frames = "testdata/frames"
+
 // testSymbols are the symbols of the session the golden tests decode with.
 var testSymbols = []string{"BTC/USD", "ETH/USDT", "SHIB/USD"}
-
-// recorder is a sink that keeps copies of the ticks and checks that every symbol is one of
-// want's own strings (same backing bytes: interned, not allocated per message).
-type recorder struct {
-	t     testing.TB
-	want  []string
-	ticks []price.Tick
-}
-
-func (r *recorder) Apply(t *price.Tick) {
-	interned := false
-	for _, s := range r.want {
-		if unsafe.StringData(s) == unsafe.StringData(t.Symbol) && len(s) == len(t.Symbol) {
-			interned = true
-		}
-	}
-	if !interned {
-		r.t.Errorf("tick symbol %q is not one of the session's symbol strings", t.Symbol)
-	}
-	r.ticks = append(r.ticks, *t)
-}
-
-type nopSink struct{ n int }
-
-func (s *nopSink) Apply(*price.Tick) { s.n++ }
-
-func render(ticks []price.Tick, reply []byte, err error) []byte {
-	var b bytes.Buffer
-	for _, t := range ticks {
-		b.WriteString("tick exchange=" + t.Exchange.String() + " symbol=" + t.Symbol +
-			" last=" + t.Last.String() + " bid=" + t.Bid.String() + " ask=" + t.Ask.String())
-		if t.ExchangeTime != 0 {
-			b.WriteString(" exchange_time=" + time.Unix(0, t.ExchangeTime).UTC().Format(time.RFC3339Nano))
-		} else {
-			b.WriteString(" exchange_time=0")
-		}
-		b.WriteString(" received=" + strconv.FormatInt(t.Received, 10) + "\n")
-	}
-	if reply != nil {
-		b.WriteString("reply " + string(reply) + "\n")
-	}
-	if err != nil {
-		b.WriteString("error " + err.Error() + "\n")
-	}
-	if b.Len() == 0 {
-		b.WriteString("(nothing)\n")
-	}
-	return b.Bytes()
-}
 
 // TestHandleGolden decodes every testdata/frames/*.json (message shapes from the exchange
 // documentation and reference fixtures) and compares the ticks, reply and error with the
 // .golden file next to it. Run with -update to rewrite the golden files after review.
 func TestHandleGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "frames", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no frames: %v", err)
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		t.Run(name, func(t *testing.T) {
-			frame, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := Protocol{}.NewSession(testSymbols)
-			rec := &recorder{t: t, want: testSymbols}
-			reply, herr := s.Handle(frame, 42, rec)
-			got := render(rec.ticks, reply, herr)
-			golden := strings.TrimSuffix(f, ".json") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s: got\n%s\nwant\n%s", name, got, want)
-			}
-		})
-	}
+	feedtest.RunGolden(t, func() feed.Session { return Protocol{}.NewSession(testSymbols) }, testSymbols, frames, *update)
 }
 
 func TestHandleTickerSnapshot(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/ticker_snapshot.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "ticker_snapshot")
 	s := newSession(testSymbols)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 7, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -125,27 +44,24 @@ func TestHandleTickerSnapshot(t *testing.T) {
 		ExchangeTime: time.Date(2022, 12, 25, 9, 30, 59, 123456000, time.UTC).UnixNano(),
 		Received:     7,
 	}
-	if len(rec.ticks) != 1 || rec.ticks[0] != want {
-		t.Fatalf("ticks = %+v, want [%+v]", rec.ticks, want)
+	if len(rec.Ticks) != 1 || rec.Ticks[0] != want {
+		t.Fatalf("ticks = %+v, want [%+v]", rec.Ticks, want)
 	}
 }
 
 // TestHandlePrecision checks that JSON numbers with more digits than float64 holds are read
 // exactly (to price.Scale decimals) from their text.
 func TestHandlePrecision(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/ticker_precision_in_range.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "ticker_precision_in_range")
 	s := newSession(testSymbols)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 1, rec); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.ticks) != 2 {
-		t.Fatalf("%d ticks, want 2", len(rec.ticks))
+	if len(rec.Ticks) != 2 {
+		t.Fatalf("%d ticks, want 2", len(rec.Ticks))
 	}
-	btc, shib := rec.ticks[0], rec.ticks[1]
+	btc, shib := rec.Ticks[0], rec.Ticks[1]
 	check := func(name string, got price.Value, want string) {
 		t.Helper()
 		if got != price.MustParse(want) {
@@ -166,11 +82,8 @@ func TestHandlePrecision(t *testing.T) {
 }
 
 func TestHandleSubscribeRefused(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/subscribe_error.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = newSession(testSymbols).Handle(frame, 1, &recorder{t: t})
+	frame := feedtest.ReadFrame(t, frames, "subscribe_error")
+	_, err := newSession(testSymbols).Handle(frame, 1, feedtest.NewRecordingSink(t, nil))
 	if err == nil || !strings.Contains(err.Error(), "FOO/USD") || !strings.Contains(err.Error(), "Currency pair not supported") {
 		t.Fatalf("err = %v, want the symbol and Kraken's message", err)
 	}

@@ -3,129 +3,35 @@ package okx
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/trinityprice/trinity/internal/feed"
+	"github.com/trinityprice/trinity/internal/feed/feedtest"
 	"github.com/trinityprice/trinity/internal/price"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/frames/*.golden")
 
+// frames is the folder of the recorded frames and their .golden files.
+const frames = "testdata/frames"
+
 // testSymbols are the symbols of the session the golden tests decode with.
 var testSymbols = []string{"BTC-USDT", "ETH-USDT", "SHIB-USDT"}
-
-// recorder is a sink that keeps copies of the ticks and checks that every symbol is one of
-// want's own strings (same backing bytes: interned, not allocated per message).
-type recorder struct {
-	t     testing.TB
-	want  []string
-	ticks []price.Tick
-}
-
-func (r *recorder) Apply(t *price.Tick) {
-	interned := false
-	for _, s := range r.want {
-		if unsafe.StringData(s) == unsafe.StringData(t.Symbol) && len(s) == len(t.Symbol) {
-			interned = true
-		}
-	}
-	if !interned {
-		r.t.Errorf("tick symbol %q is not one of the session's symbol strings", t.Symbol)
-	}
-	r.ticks = append(r.ticks, *t)
-}
-
-type nopSink struct{ n int }
-
-func (s *nopSink) Apply(*price.Tick) { s.n++ }
-
-func render(ticks []price.Tick, reply []byte, err error) []byte {
-	var b bytes.Buffer
-	for _, t := range ticks {
-		b.WriteString("tick exchange=" + t.Exchange.String() + " symbol=" + t.Symbol +
-			" last=" + t.Last.String() + " bid=" + t.Bid.String() + " ask=" + t.Ask.String())
-		if t.ExchangeTime != 0 {
-			b.WriteString(" exchange_time=" + time.Unix(0, t.ExchangeTime).UTC().Format(time.RFC3339Nano))
-		} else {
-			b.WriteString(" exchange_time=0")
-		}
-		b.WriteString(" received=" + strconv.FormatInt(t.Received, 10) + "\n")
-	}
-	if reply != nil {
-		b.WriteString("reply " + string(reply) + "\n")
-	}
-	if err != nil {
-		b.WriteString("error " + err.Error() + "\n")
-	}
-	if b.Len() == 0 {
-		b.WriteString("(nothing)\n")
-	}
-	return b.Bytes()
-}
-
-// frameFiles are the recorded frames: *.json (message shapes from the exchange documentation
-// and reference fixtures) and *.txt (OKX's non-JSON text frames).
-func frameFiles(t testing.TB) []string {
-	var files []string
-	for _, pat := range []string{"*.json", "*.txt"} {
-		m, err := filepath.Glob(filepath.Join("testdata", "frames", pat))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
-	}
-	if len(files) == 0 {
-		t.Fatal("no frames")
-	}
-	return files
-}
 
 // TestHandleGolden decodes every frame in testdata/frames and compares the ticks, reply and
 // error with the .golden file next to it. Run with -update to rewrite the golden files after
 // review.
 func TestHandleGolden(t *testing.T) {
-	for _, f := range frameFiles(t) {
-		name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-		t.Run(name, func(t *testing.T) {
-			frame, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := Protocol{}.NewSession(testSymbols)
-			rec := &recorder{t: t, want: testSymbols}
-			reply, herr := s.Handle(frame, 42, rec)
-			got := render(rec.ticks, reply, herr)
-			golden := strings.TrimSuffix(f, filepath.Ext(f)) + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s: got\n%s\nwant\n%s", name, got, want)
-			}
-		})
-	}
+	feedtest.RunGolden(t, func() feed.Session { return Protocol{}.NewSession(testSymbols) }, testSymbols, frames, *update)
 }
 
 func TestHandleTicker(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/ticker.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := feedtest.ReadFrame(t, frames, "ticker")
 	s := newSession(testSymbols)
-	rec := &recorder{t: t, want: testSymbols}
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := s.Handle(frame, 7, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -138,51 +44,42 @@ func TestHandleTicker(t *testing.T) {
 		ExchangeTime: time.UnixMilli(1597026383085).UnixNano(),
 		Received:     7,
 	}
-	if len(rec.ticks) != 1 || rec.ticks[0] != want {
-		t.Fatalf("ticks = %+v, want [%+v]", rec.ticks, want)
+	if len(rec.Ticks) != 1 || rec.Ticks[0] != want {
+		t.Fatalf("ticks = %+v, want [%+v]", rec.Ticks, want)
 	}
 }
 
 // TestHandleEmptyPrices checks that "" bidPx/askPx (no order on that side) read as unknown
 // and the last price still gets through.
 func TestHandleEmptyPrices(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/ticker_empty_bid_ask.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{t: t, want: testSymbols}
+	frame := feedtest.ReadFrame(t, frames, "ticker_empty_bid_ask")
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := newSession(testSymbols).Handle(frame, 1, rec); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.ticks) != 1 || rec.ticks[0].Last != price.MustParse("3421.57") || rec.ticks[0].Bid != 0 || rec.ticks[0].Ask != 0 {
-		t.Fatalf("ticks = %+v", rec.ticks)
+	if len(rec.Ticks) != 1 || rec.Ticks[0].Last != price.MustParse("3421.57") || rec.Ticks[0].Bid != 0 || rec.Ticks[0].Ask != 0 {
+		t.Fatalf("ticks = %+v", rec.Ticks)
 	}
 }
 
 func TestHandlePrecision(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/ticker_precision.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{t: t, want: testSymbols}
+	frame := feedtest.ReadFrame(t, frames, "ticker_precision")
+	rec := feedtest.NewRecordingSink(t, testSymbols)
 	if _, err := newSession(testSymbols).Handle(frame, 1, rec); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.ticks) != 1 {
-		t.Fatalf("%d ticks, want 1", len(rec.ticks))
+	if len(rec.Ticks) != 1 {
+		t.Fatalf("%d ticks, want 1", len(rec.Ticks))
 	}
-	tk := rec.ticks[0]
+	tk := rec.Ticks[0]
 	if tk.Bid != price.MustParse("0.000012345678") || tk.Ask != price.MustParse("0.000012346") || tk.Last != price.MustParse("0.00001234") {
 		t.Fatalf("tick = %+v", tk)
 	}
 }
 
 func TestHandleSubscribeRefused(t *testing.T) {
-	frame, err := os.ReadFile("testdata/frames/subscribe_error.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = newSession(testSymbols).Handle(frame, 1, &recorder{t: t})
+	frame := feedtest.ReadFrame(t, frames, "subscribe_error")
+	_, err := newSession(testSymbols).Handle(frame, 1, feedtest.NewRecordingSink(t, nil))
 	if err == nil || !strings.Contains(err.Error(), "60018") || !strings.Contains(err.Error(), "NOPE-USDT") {
 		t.Fatalf("err = %v, want OKX's code and the instrument", err)
 	}
@@ -190,10 +87,10 @@ func TestHandleSubscribeRefused(t *testing.T) {
 
 func TestHandlePong(t *testing.T) {
 	s := newSession(testSymbols)
-	if reply, err := s.Handle([]byte("pong"), 1, &recorder{t: t}); reply != nil || err != nil {
+	if reply, err := s.Handle([]byte("pong"), 1, feedtest.NewRecordingSink(t, nil)); reply != nil || err != nil {
 		t.Fatalf("Handle(pong) = %q, %v", reply, err)
 	}
-	if _, err := s.Handle([]byte("pong\n"), 1, &recorder{t: t}); err == nil {
+	if _, err := s.Handle([]byte("pong\n"), 1, feedtest.NewRecordingSink(t, nil)); err == nil {
 		t.Fatal("Handle accepted a frame that is not exactly pong")
 	}
 }
