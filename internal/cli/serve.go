@@ -61,6 +61,7 @@ type serveConfig struct {
 	HTTPAddr, UDPAddr, LRSAddr, LRSUDPAddr, AdminAddr string
 	DB, Valkey, Feeds, Exchanges, Role, AdminKey      string
 	Assets, LogLevel, LogFormat                       string
+	HTTPEngine                                        string
 	UDPSockets                                        int
 	Limits, Metering                                  bool
 	Freshness, StaleLimit                             time.Duration
@@ -79,6 +80,7 @@ type Addrs struct {
 
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "price API over HTTP (LPO); empty or \"off\" disables")
+	fs.StringVar(&c.HTTPEngine, "http-engine", httpapi.DefaultEngine, "HTTP engine for the price API: gnet (event loops) or fasthttp")
 	fs.StringVar(&c.UDPAddr, "udp-addr", ":2679", "price API over UDP (LPO); empty or \"off\" disables")
 	fs.StringVar(&c.LRSAddr, "lrs-addr", ":9090", "usage reports over HTTP (LRS); empty or \"off\" disables")
 	fs.StringVar(&c.LRSUDPAddr, "lrs-udp-addr", ":2680", "usage reports over UDP (LRS); empty or \"off\" disables")
@@ -177,6 +179,9 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 	}
 	if c.Role != "all" && c.Role != "lpo" && c.Role != "lrs" {
 		return fmt.Errorf("%w: --role %q: want all, lpo or lrs", errUsage, c.Role)
+	}
+	if c.HTTPEngine != httpapi.EngineGnet && c.HTTPEngine != httpapi.EngineFastHTTP {
+		return fmt.Errorf("%w: --http-engine %q: want gnet or fasthttp", errUsage, c.HTTPEngine)
 	}
 	if c.Freshness <= 0 || c.StaleLimit < 0 || c.Outlier < 0 {
 		return fmt.Errorf("%w: --freshness must be > 0, --stale-limit and --outlier >= 0", errUsage)
@@ -324,7 +329,7 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 
 	// Listeners: open all before serving so address errors surface at once.
 	if c.Role != "lrs" && enabled(c.HTTPAddr) {
-		hs := httpapi.New(httpapi.Config{Addr: c.HTTPAddr, Service: svc, Exchanges: feeds, Logger: log.With("component", "http")})
+		hs := httpapi.New(httpapi.Config{Addr: c.HTTPAddr, Service: svc, Exchanges: feeds, Logger: log.With("component", "http"), Engine: c.HTTPEngine})
 		if err := hs.Listen(); err != nil {
 			return err
 		}

@@ -1,10 +1,15 @@
-// Package httpapi serves the price API (LPO) over HTTP/1.1 on fasthttp: GET /price,
-// GET|POST /prices, GET /assets, GET /exchanges. It parses requests in place and answers with
-// the price book's pre-built bytes, so the price path does not allocate.
+// Package httpapi serves the price API (LPO) over HTTP/1.1: GET /price, GET|POST /prices,
+// GET /assets, GET /exchanges. It parses requests in place and answers with the price book's
+// pre-built bytes, so the price path does not allocate.
 //
-// fasthttp was chosen over net/http by measurement (see docs/performance.md and
-// bench/http.sh): net/http allocates a request object and a header map per request and flushes
-// per response, which caps it near half the throughput of a fixed-answer nginx on one core.
+// Two engines share one transport-neutral core (respond, in core.go), so they answer byte for
+// byte alike: gnet (gnet.go), a few epoll event loops that answer every request in a read and
+// write the answers at once, is the default for plain HTTP; fasthttp, a goroutine per
+// connection, serves TLS and is kept as --http-engine fasthttp. Both were chosen by
+// measurement (see docs/performance.md and bench/http.sh): net/http allocates a request object
+// and a header map per request and flushes per response, which caps it near half the
+// throughput of a fixed-answer nginx on one core; fasthttp reaches 0.72-0.80 of it, the
+// goroutine per connection costing an extra read and a park per request; gnet 0.82-0.93.
 package httpapi
 
 import (
@@ -15,14 +20,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/trinityprice/trinity/internal/keys"
-	"github.com/trinityprice/trinity/internal/limits"
 	"github.com/trinityprice/trinity/internal/lpo"
 )
 
@@ -40,9 +41,22 @@ type Config struct {
 	// MaxConns bounds concurrent connections; beyond it new connections get a fast 503.
 	// 0 means 100,000.
 	MaxConns int
-	// TLS, when set, serves HTTPS.
+	// TLS, when set, serves HTTPS (always on the fasthttp engine).
 	TLS *tls.Config
+	// Engine is EngineGnet (the default for plain HTTP) or EngineFastHTTP.
+	Engine string
 }
+
+// The HTTP engines.
+const (
+	// EngineGnet serves plain HTTP/1.1 from gnet event loops (see gnet.go).
+	EngineGnet = "gnet"
+	// EngineFastHTTP serves from fasthttp's goroutine per connection; it also serves TLS.
+	EngineFastHTTP = "fasthttp"
+)
+
+// DefaultEngine is the engine used when Config.Engine is empty.
+const DefaultEngine = EngineGnet
 
 // Server is the HTTP front end of the price service.
 type Server struct {
@@ -51,8 +65,8 @@ type Server struct {
 	srv *fasthttp.Server
 	ln  net.Listener
 	log *slog.Logger
-	// scratch holds buffers for assembling batch answers, so batches do not allocate.
-	scratch sync.Pool
+	// gn is the event-loop engine, when it serves (see gnet.go).
+	gn *gnetServer
 }
 
 // MaxBody is the largest request body accepted (POST /prices).
@@ -63,11 +77,16 @@ func New(cfg Config) *Server {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 100_000
 	}
+	if cfg.Engine == "" {
+		cfg.Engine = DefaultEngine
+	}
+	if cfg.TLS != nil {
+		cfg.Engine = EngineFastHTTP
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger}
-	s.scratch.New = func() any { b := make([]byte, 0, 32<<10); return &b }
 	s.srv = &fasthttp.Server{
 		Handler:     s.Handle,
 		Name:        "trinity",
@@ -97,6 +116,9 @@ func New(cfg Config) *Server {
 
 // Listen opens the listening socket, so that errors surface before serving starts.
 func (s *Server) Listen() error {
+	if s.cfg.Engine == EngineGnet {
+		return s.listenGnet()
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", s.cfg.Addr, err)
@@ -106,11 +128,19 @@ func (s *Server) Listen() error {
 }
 
 // Addr returns the bound address (useful with port 0).
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr {
+	if s.gn != nil {
+		return s.gn.addr
+	}
+	return s.ln.Addr()
+}
 
 // Serve serves until ctx is done, then stops accepting, lets open requests finish for up to
 // 5 s, and returns.
 func (s *Server) Serve(ctx context.Context) error {
+	if s.gn != nil {
+		return s.serveGnet(ctx)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		var ln net.Listener = coarseListener{s.ln}
@@ -148,123 +178,30 @@ var (
 
 // Handle serves one request. It is the fasthttp handler; exported for tests and benchmarks.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
-	path := ctx.Path()
-	var ep lpo.Endpoint
-	switch {
-	case bytes.Equal(path, pathPrice):
-		ep = lpo.EndpointPrice
-	case bytes.Equal(path, pathPrices):
-		ep = lpo.EndpointPrices
-	case bytes.Equal(path, pathAssets):
-		ep = lpo.EndpointAssets
-	case bytes.Equal(path, pathExchanges):
-		ep = lpo.EndpointExchanges
-	default:
-		writeError(ctx, lpo.ErrNotFound)
-		s.svc.Done(nil, lpo.HTTP, lpo.EndpointOther, lpo.OutcomeNotFound, start)
-		return
+	w := getResponse()
+	r := request{
+		method:   ctx.Method(),
+		path:     ctx.Path(),
+		rawQuery: ctx.URI().QueryString(),
+		auth:     ctx.Request.Header.PeekBytes(hdrAuth),
+		body:     ctx.PostBody(),
 	}
-	m := ctx.Method()
-	if !bytes.Equal(m, methodGet) && !bytes.Equal(m, methodHead) && !(ep == lpo.EndpointPrices && bytes.Equal(m, methodPost)) {
-		writeError(ctx, lpo.ErrMethod)
-		s.svc.Done(nil, lpo.HTTP, ep, lpo.OutcomeBadRequest, start)
-		return
+	s.respond(&r, w)
+	ctx.SetStatusCode(w.status)
+	if w.policy != nil {
+		ctx.Response.Header.SetBytesKV(hdrRateLimitPolicy, w.policy)
+		ctx.Response.Header.SetBytesKV(hdrRateLimit, w.state)
 	}
-	k, e := s.svc.Authorize(bearer(ctx.Request.Header.PeekBytes(hdrAuth)))
-	if e != nil {
-		writeError(ctx, e)
-		s.svc.Done(k, lpo.HTTP, ep, e.Outcome, start)
-		return
+	if w.retry != nil {
+		ctx.Response.Header.SetBytesKV(hdrRetryAfter, w.retry)
 	}
-	if ep == lpo.EndpointPrice || ep == lpo.EndpointPrices {
-		// Only price queries count against the key's rate limit and quota; the
-		// informational endpoints need a key but are free.
-		d, e := s.svc.Admit(k, start.UnixNano())
-		if d.Limit > 0 || d.QuotaLimit > 0 {
-			s.setRateLimitHeaders(ctx, d, k, e)
-		}
-		if e != nil {
-			writeError(ctx, e)
-			s.svc.Done(k, lpo.HTTP, ep, e.Outcome, start)
-			return
-		}
-	}
-	o, asset := lpo.OutcomeOK, lpo.AssetNone
-	switch ep {
-	case lpo.EndpointPrice:
-		o, asset = s.price(ctx)
-	case lpo.EndpointPrices:
-		o, asset = s.prices(ctx), lpo.AssetBatch
-	case lpo.EndpointAssets:
-		writeJSON(ctx, s.svc.Book().AssetListJSON())
-		k = nil // informational: counted in metrics, not metered against the key
-	case lpo.EndpointExchanges:
-		if s.cfg.Exchanges != nil {
-			writeJSON(ctx, s.cfg.Exchanges.ExchangesJSON())
-		} else {
-			writeJSON(ctx, []byte(`{"exchanges":[]}`))
-		}
-		k = nil
-	}
-	s.svc.DoneAsset(k, lpo.HTTP, ep, o, asset, start)
-}
-
-func (s *Server) price(ctx *fasthttp.RequestCtx) (lpo.Outcome, int) {
-	i, ans, e := s.svc.Price(ctx.QueryArgs().PeekBytes(argAsset))
-	if e != nil {
-		writeError(ctx, e)
-		return e.Outcome, i
-	}
-	writeJSON(ctx, ans.JSON)
-	return lpo.OutcomeOf(ans), i
-}
-
-func (s *Server) prices(ctx *fasthttp.RequestCtx) lpo.Outcome {
-	var b lpo.Batch
-	if bytes.Equal(ctx.Method(), methodPost) {
-		var req lpo.Request
-		if e := lpo.ParseRequest(ctx.PostBody(), &req); e != nil {
-			writeError(ctx, e)
-			return e.Outcome
-		}
-		if req.Assets == nil {
-			writeError(ctx, lpo.ErrEmptyBatch)
-			return lpo.OutcomeBadRequest
-		}
-		if e := b.AddJSONArray(s.svc, req.Assets); e != nil {
-			writeError(ctx, e)
-			return e.Outcome
-		}
+	if w.owned {
+		ctx.Response.Header.SetContentTypeBytes(contentJSON)
+		ctx.Response.SetBody(w.body) // copies: w's scratch goes back to the pool
 	} else {
-		list := ctx.QueryArgs().PeekBytes(argAssets)
-		for len(list) > 0 {
-			name := list
-			if i := bytes.IndexByte(list, ','); i >= 0 {
-				name, list = list[:i], list[i+1:]
-			} else {
-				list = nil
-			}
-			if len(name) == 0 {
-				continue
-			}
-			if e := b.Add(s.svc, name); e != nil {
-				writeError(ctx, e)
-				return e.Outcome
-			}
-		}
+		writeJSON(ctx, w.body)
 	}
-	if b.Len() == 0 {
-		writeError(ctx, lpo.ErrEmptyBatch)
-		return lpo.OutcomeBadRequest
-	}
-	buf := s.scratch.Get().(*[]byte)
-	body, o := b.AppendAnswers((*buf)[:0], s.svc, true)
-	ctx.Response.Header.SetContentTypeBytes(contentJSON)
-	ctx.Response.SetBody(body) // copies into the response's own reused buffer
-	*buf = body
-	s.scratch.Put(buf)
-	return o
+	putResponse(w)
 }
 
 var (
@@ -272,22 +209,6 @@ var (
 	hdrRateLimit       = []byte("RateLimit")
 	hdrRetryAfter      = []byte("Retry-After")
 )
-
-// setRateLimitHeaders sets the IETF RateLimit-Policy and RateLimit fields, and Retry-After
-// when the request was refused. It does not allocate.
-func (s *Server) setRateLimitHeaders(ctx *fasthttp.RequestCtx, d limits.Decision, k *keys.Key, refused *lpo.Error) {
-	buf := s.scratch.Get().(*[]byte)
-	b, policy, state := lpo.AppendRateLimitHeaders((*buf)[:0], d, s.svc.Tier(k))
-	ctx.Response.Header.SetBytesKV(hdrRateLimitPolicy, policy)
-	ctx.Response.Header.SetBytesKV(hdrRateLimit, state)
-	if refused != nil {
-		n := len(b)
-		b = strconv.AppendInt(b, int64(lpo.RetryAfterSeconds(d)), 10)
-		ctx.Response.Header.SetBytesKV(hdrRetryAfter, b[n:])
-	}
-	*buf = b
-	s.scratch.Put(buf)
-}
 
 // bearer extracts the token of an "Authorization: Bearer <token>" header value.
 func bearer(h []byte) []byte {
