@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -379,6 +380,7 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 	}
 	g.Go(func() error { return keyTable.Run(gctx, 250*time.Millisecond) })
 	g.Go(func() error { return watchTiers(gctx, st, keyTable, tiers, limiter, log) })
+	g.Go(func() error { feeds.sampleRates(gctx); return nil })
 	if c.Feeds == "live" && len(runners) > 0 {
 		g.Go(func() error { feeds.warnUnreachable(gctx, log, 15*time.Second); return nil })
 	}
@@ -513,21 +515,54 @@ type feedStatus struct {
 	mu      sync.Mutex
 	cached  []byte
 	at      time.Time
+	// rates are each runner's messages per second over the last sampling second.
+	rates    []float64
+	lastMsgs []uint64
+	lastAt   time.Time
+}
+
+// sampleRates updates the messages-per-second figures every second until ctx is done.
+func (f *feedStatus) sampleRates(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		f.mu.Lock()
+		if f.rates == nil {
+			f.rates, f.lastMsgs = make([]float64, len(f.runners)), make([]uint64, len(f.runners))
+		}
+		dt := now.Sub(f.lastAt).Seconds()
+		for i, r := range f.runners {
+			m := r.Status().Messages
+			if !f.lastAt.IsZero() && dt > 0 {
+				f.rates[i] = float64(m-f.lastMsgs[i]) / dt
+			}
+			f.lastMsgs[i] = m
+		}
+		f.lastAt = now
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 type exchangeJSON struct {
-	Exchange       string  `json:"exchange"`
-	Connected      bool    `json:"connected"`
-	Connections    int     `json:"connections"`
-	ConnectionsUp  int     `json:"connections_up"`
-	Symbols        int     `json:"symbols"`
-	LastMessageAge float64 `json:"last_message_age_seconds"`
-	Messages       uint64  `json:"messages"`
-	Ticks          uint64  `json:"ticks"`
-	Reconnects     uint64  `json:"reconnects"`
-	DecodeErrors   uint64  `json:"decode_errors"`
-	LastError      string  `json:"last_error,omitempty"`
-	URL            string  `json:"url"`
+	Exchange          string  `json:"exchange"`
+	Connected         bool    `json:"connected"`
+	Connections       int     `json:"connections"`
+	ConnectionsUp     int     `json:"connections_up"`
+	Symbols           int     `json:"symbols"`
+	LastMessageAge    float64 `json:"last_message_age_seconds"`
+	Messages          uint64  `json:"messages"`
+	MessagesPerSecond float64 `json:"messages_per_second"`
+	Ticks             uint64  `json:"ticks"`
+	Reconnects        uint64  `json:"reconnects"`
+	DecodeErrors      uint64  `json:"decode_errors"`
+	LastError         string  `json:"last_error,omitempty"`
+	URL               string  `json:"url"`
 	// RESTFallbacks counts the REST ticker requests the fallback made to the exchange, and
 	// RESTErrors those that failed.
 	RESTFallbacks uint64 `json:"rest_fallbacks"`
@@ -545,8 +580,12 @@ func (f *feedStatus) ExchangesJSON() []byte {
 		Exchanges []exchangeJSON `json:"exchanges"`
 	}{Exchanges: []exchangeJSON{}}
 	now := time.Now()
-	for _, r := range f.runners {
+	for i, r := range f.runners {
 		s := r.Status()
+		rate := 0.0
+		if i < len(f.rates) {
+			rate = f.rates[i]
+		}
 		age := -1.0
 		if !s.LastMessage.IsZero() {
 			age = now.Sub(s.LastMessage).Seconds()
@@ -559,6 +598,7 @@ func (f *feedStatus) ExchangesJSON() []byte {
 			Exchange: s.Exchange, Connected: s.Connected, Connections: s.Connections, ConnectionsUp: s.ConnectionsUp,
 			Symbols: s.Symbols, LastMessageAge: age, Messages: s.Messages, Ticks: s.Ticks, Reconnects: s.Reconnects,
 			DecodeErrors: s.DecodeErrors, LastError: s.LastError, URL: s.URL, RESTFallbacks: restReq, RESTErrors: restErr,
+			MessagesPerSecond: math.Round(rate*10) / 10,
 		})
 	}
 	b, _ := json.Marshal(out)
