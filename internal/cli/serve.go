@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -61,6 +62,7 @@ func protocols() map[price.Exchange]feed.Protocol {
 type serveConfig struct {
 	HTTPAddr, UDPAddr, LRSAddr, LRSUDPAddr, AdminAddr string
 	DB, Valkey, Feeds, Exchanges, Role, AdminKey      string
+	TLSCert, TLSKey                                   string
 	Assets, LogLevel, LogFormat                       string
 	HTTPEngine                                        string
 	UDPSockets                                        int
@@ -93,6 +95,8 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.Role, "role", "all", "services to run: all, lpo (prices) or lrs (reports)")
 	fs.StringVar(&c.AdminKey, "admin-key", "", "admin credential for the admin API")
 	fs.StringVar(&c.Assets, "assets", "", "asset map file (JSON) replacing the built-in one")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate: serve the HTTP price and report APIs over HTTPS (with --tls-key)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.Limits, "limits", true, "enforce rate limits and quotas (false only to measure their cost)")
@@ -198,6 +202,17 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	var tlsCfg *tls.Config
+	if c.TLSCert != "" || c.TLSKey != "" {
+		if c.TLSCert == "" || c.TLSKey == "" {
+			return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+		}
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if c.Valkey != "" {
 		log.Warn("--valkey is not supported by this build yet; running as a single instance", "valkey", c.Valkey)
@@ -330,7 +345,7 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 
 	// Listeners: open all before serving so address errors surface at once.
 	if c.Role != "lrs" && enabled(c.HTTPAddr) {
-		hs := httpapi.New(httpapi.Config{Addr: c.HTTPAddr, Service: svc, Exchanges: feeds, Logger: log.With("component", "http"), Engine: c.HTTPEngine})
+		hs := httpapi.New(httpapi.Config{Addr: c.HTTPAddr, Service: svc, Exchanges: feeds, Logger: log.With("component", "http"), Engine: c.HTTPEngine, TLS: tlsCfg})
 		if err := hs.Listen(); err != nil {
 			return err
 		}
@@ -349,6 +364,9 @@ func serve(ctx context.Context, c serveConfig, logw io.Writer) error {
 		reports := lrs.New(lrs.Config{Store: st, Keys: keyTable, Tier: tiers.Get, Logger: log.With("component", "lrs")})
 		if enabled(c.LRSAddr) {
 			hs := lrs.NewHTTP(c.LRSAddr, reports, log.With("component", "lrs-http"))
+			if tlsCfg != nil {
+				hs.UseTLS(tlsCfg)
+			}
 			if err := hs.Listen(); err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package lrs
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,7 +35,11 @@ type HTTPServer struct {
 	log  *slog.Logger
 	ln   net.Listener
 	srv  *http.Server
+	tls  *tls.Config
 }
+
+// UseTLS makes the server speak HTTPS with cfg; call it before Listen.
+func (s *HTTPServer) UseTLS(cfg *tls.Config) { s.tls = cfg }
 
 // NewHTTP returns an HTTP server for svc on addr (e.g. ":9090"; port 0 picks one). Call
 // Listen, then Serve. log may be nil.
@@ -86,7 +91,11 @@ func (s *HTTPServer) Serve(ctx context.Context) error {
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "lrs http listening", slog.String("addr", s.ln.Addr().String()))
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	ln := s.ln
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
+	go func() { errc <- s.srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve lrs http: %w", err)
