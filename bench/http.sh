@@ -36,14 +36,23 @@ echo "building trinity…"
 
 db="sqlite:$tmp/t.db"
 key=$("$tmp/trinity" keys create --tier partner --name bench --db "$db")
+# The simulated exchanges run in their own process on the load core (CPU 1), as real exchanges
+# are elsewhere: Trinity on CPU 0 pays for consuming the feeds, not for producing them.
+taskset -c 1 "$tmp/trinity" sim --addr 127.0.0.1:0 > "$tmp/sim.out" 2> "$tmp/sim.log" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q '^serve flags:' "$tmp/sim.out" 2>/dev/null && break; sleep 0.1; done
+simflags=$(sed -n 's/^serve flags: //p' "$tmp/sim.out")
+[ -n "$simflags" ] || { echo "bench/http.sh: trinity sim did not start: $(cat "$tmp/sim.log")" >&2; exit 1; }
 tport=$(free_port) aport=$(free_port)
-GOMAXPROCS=1 taskset -c 0 "$tmp/trinity" serve --feeds sim --db "$db" --http-addr "127.0.0.1:$tport" \
+# shellcheck disable=SC2086 # simflags is a list of flags
+GOMAXPROCS=1 taskset -c 0 "$tmp/trinity" serve --feeds live $simflags --db "$db" --http-addr "127.0.0.1:$tport" \
   --udp-addr off --lrs-addr off --lrs-udp-addr off --admin-addr "127.0.0.1:$aport" --log-level warn &
 pids+=($!)
 url="http://127.0.0.1:$tport/price?asset=$asset"
 # A second Trinity with limits and metering switched off, to show their cost.
 oport=$(free_port) oaport=$(free_port)
-GOMAXPROCS=1 taskset -c 0 "$tmp/trinity" serve --feeds sim --db "$db" --http-addr "127.0.0.1:$oport" \
+# shellcheck disable=SC2086
+GOMAXPROCS=1 taskset -c 0 "$tmp/trinity" serve --feeds live $simflags --db "$db" --http-addr "127.0.0.1:$oport" \
   --udp-addr off --lrs-addr off --lrs-udp-addr off --admin-addr "127.0.0.1:$oaport" --log-level error \
   --limits=false --metering=false &
 pids+=($!)

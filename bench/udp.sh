@@ -115,7 +115,15 @@ key=$("$TRINITY" keys create --tier partner --db "$db") || die "trinity keys cre
 key=$(echo "$key" | tail -n 1 | tr -d '[:space:]')
 [ -n "$key" ] || die "trinity keys create printed no key"
 
-taskset -c 0 env GOMAXPROCS=1 "$TRINITY" serve --feeds sim --http-addr= --lrs-addr= --lrs-udp-addr= \
+# The simulated exchanges run in their own process on the load core (CPU 1), as real exchanges
+# are elsewhere: Trinity on CPU 0 pays for consuming the feeds, not for producing them.
+taskset -c 1 "$TRINITY" sim --addr 127.0.0.1:0 >"$tmp/sim.out" 2>"$tmp/sim.log" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q '^serve flags:' "$tmp/sim.out" 2>/dev/null && break; sleep 0.1; done
+simflags=$(sed -n 's/^serve flags: //p' "$tmp/sim.out")
+[ -n "$simflags" ] || die "trinity sim did not start: $(cat "$tmp/sim.log")"
+# shellcheck disable=SC2086 # simflags is a list of flags
+taskset -c 0 env GOMAXPROCS=1 "$TRINITY" serve --feeds live $simflags --http-addr= --lrs-addr= --lrs-udp-addr= \
 	--admin-addr=127.0.0.1:0 --udp-addr="127.0.0.1:$PORT" --db "$db" >"$tmp/trinity.log" 2>&1 &
 tpid=$!
 pids+=("$tpid")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/trinityprice/trinity/internal/price"
@@ -66,11 +67,14 @@ func runSim(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer s.Close()
 	fmt.Fprintln(stdout, "simulated exchanges (point trinity serve at them with --<exchange>-ws-url):")
+	var flags []string
 	for _, ex := range price.Exchanges() {
 		if u := s.URL(ex); u != "" {
 			fmt.Fprintf(stdout, "  %-10s %s\n", ex, u)
+			flags = append(flags, "--"+ex.String()+"-ws-url", u, "--"+ex.String()+"-rest-url", s.RESTURL(ex))
 		}
 	}
+	fmt.Fprintln(stdout, "serve flags:", strings.Join(flags, " "))
 	fmt.Fprintf(stdout, "faults: POST http://%s/faults/EXCHANGE/{disconnect|stall|malformed|refuse|spike}?for=5s&asset=BTC&factor=1.5\n", s.Addr())
 	for _, tf := range faults {
 		go func() {
