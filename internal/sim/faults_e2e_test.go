@@ -63,16 +63,7 @@ func startFaultEnv(t *testing.T) *faultEnv {
 	}
 	t.Cleanup(func() {
 		cancel()
-		for _, ch := range done {
-			select {
-			case err := <-ch:
-				if err != nil {
-					t.Error(err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Error("Run did not return")
-			}
-		}
+		waitRuns(t, done...)
 		s.Close()
 	})
 	e.waitConnected(t, 5*time.Second)

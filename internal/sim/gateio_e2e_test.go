@@ -10,5 +10,5 @@ import (
 func TestGateioE2E(t *testing.T) {
 	// The unknown pair is refused once per channel (spot.book_ticker and spot.tickers), and
 	// each refusal is answered by subscribing the other pairs again.
-	ggE2E(t, price.Gateio, gateio.Protocol{}, "NOPE_USDT", 2)
+	ggCase(price.Gateio, gateio.Protocol{}, "NOPE_USDT", 2).run(t)
 }

@@ -1,43 +1,15 @@
 package sim_test
 
 import (
-	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/trinityprice/trinity/internal/feed"
-	"github.com/trinityprice/trinity/internal/feed/coinbase"
-	"github.com/trinityprice/trinity/internal/feed/cryptocom"
-	"github.com/trinityprice/trinity/internal/feed/kraken"
 	"github.com/trinityprice/trinity/internal/price"
 	"github.com/trinityprice/trinity/internal/sim"
 )
 
 // REST end to end: every adapter's feed.RESTTicker reads the simulator's REST answers back as
 // exactly the simulated quote.
-
-func restGetBody(t *testing.T, url string) (int, []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
-}
 
 func TestRESTTickersMatchQuotes(t *testing.T) {
 	u, err := price.ParseUniverse([]byte(cdcUniverse))
@@ -53,50 +25,22 @@ func TestRESTTickersMatchQuotes(t *testing.T) {
 		s.Step()
 	}
 	for _, tc := range []struct {
-		ex      price.Exchange
-		proto   feed.RESTTicker
-		prefix  string
-		hasTime bool
-		unknown string
+		c      e2eCase
+		prefix string
 	}{
-		{price.Coinbase, coinbase.Protocol{}, "/coinbase-rest", true, "NOPE-USD"},
-		{price.Kraken, kraken.Protocol{}, "/kraken-rest", false, "NOPE/USD"},
-		{price.Cryptocom, cryptocom.Protocol{}, "/cryptocom-rest", true, "NOPE_USD"},
+		{coinbaseE2E, "/coinbase-rest"},
+		{krakenE2E, "/kraken-rest"},
+		{cryptocomE2E, "/cryptocom-rest"},
 	} {
-		t.Run(tc.ex.String(), func(t *testing.T) {
-			base := s.RESTURL(tc.ex)
-			if base != "http://"+s.Addr()+tc.prefix {
+		t.Run(tc.c.ex.String(), func(t *testing.T) {
+			if base := s.RESTURL(tc.c.ex); base != "http://"+s.Addr()+tc.prefix {
 				t.Fatalf("RESTURL = %q", base)
 			}
-			syms := u.Symbols(tc.ex)
+			syms := u.Symbols(tc.c.ex)
 			if len(syms) < 5 {
 				t.Fatalf("only %d symbols", len(syms))
 			}
-			for _, sym := range syms {
-				status, body := restGetBody(t, base+tc.proto.TickerPath(sym))
-				if status != http.StatusOK {
-					t.Fatalf("%s: status %d: %s", sym, status, body)
-				}
-				got := price.Tick{Exchange: tc.ex, Symbol: sym}
-				if err := tc.proto.ParseTicker(sym, body, &got); err != nil {
-					t.Fatalf("%s: %v (body %s)", sym, err, body)
-				}
-				last, bid, ask, ok := s.Quote(tc.ex, sym)
-				if !ok || got.Last != last || got.Bid != bid || got.Ask != ask {
-					t.Fatalf("%s: got %v/%v/%v, want %v/%v/%v (body %s)", sym, got.Last, got.Bid, got.Ask, last, bid, ask, body)
-				}
-				if tc.hasTime && time.Since(time.Unix(0, got.ExchangeTime)).Abs() > time.Minute {
-					t.Fatalf("%s: exchange time %v", sym, time.Unix(0, got.ExchangeTime))
-				}
-				if !tc.hasTime && got.ExchangeTime != 0 {
-					t.Fatalf("%s: exchange time %v from a response without one", sym, got.ExchangeTime)
-				}
-			}
-			_, body := restGetBody(t, base+tc.proto.TickerPath(tc.unknown))
-			var got price.Tick
-			if err := tc.proto.ParseTicker(tc.unknown, body, &got); err == nil {
-				t.Fatalf("%s: no error for %s", tc.ex, body)
-			}
+			tc.c.checkREST(t, s, syms)
 		})
 	}
 }
