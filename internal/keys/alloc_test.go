@@ -2,7 +2,12 @@
 
 package keys
 
-import "testing"
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+)
 
 func TestLookupAllocs(t *testing.T) {
 	src := &fakeSource{}
@@ -28,4 +33,29 @@ func TestLookupAllocs(t *testing.T) {
 		}
 	})
 	f("HashOf", func() { _ = HashOf(found) })
+}
+
+func TestLookupCachedAllocs(t *testing.T) {
+	plain, k, _ := New(TierFree, "a", 0, time.Now())
+	tab := NewTable(&fakeCacheSource{keys: []Key{k}, version: 1}, slog.New(slog.DiscardHandler))
+	if err := tab.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache()
+	p := []byte(plain)
+	if n := testing.AllocsPerRun(1000, func() { tab.LookupCached(c, p) }); n != 0 {
+		t.Fatalf("LookupCached: %v allocs", n)
+	}
+}
+
+func BenchmarkLookupCached(b *testing.B) {
+	plain, k, _ := New(TierFree, "a", 0, time.Now())
+	tab := NewTable(&fakeCacheSource{keys: []Key{k}, version: 1}, slog.New(slog.DiscardHandler))
+	tab.Load(context.Background())
+	c := NewCache()
+	p := []byte(plain)
+	b.ReportAllocs()
+	for b.Loop() {
+		tab.LookupCached(c, p)
+	}
 }

@@ -40,13 +40,22 @@ type Error struct {
 	Outcome Outcome
 	// Body is {"error":{"code":…,"message":…}}.
 	Body []byte
+	// object is the inner {"code":…,"message":…}, built once.
+	object []byte
 }
 
 // Error implements error.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// AppendObject appends the inner {"code":…,"message":…} object.
+// AppendObject appends the inner {"code":…,"message":…} object. It does not allocate.
 func (e *Error) AppendObject(dst []byte) []byte {
+	if e.object != nil {
+		return append(dst, e.object...)
+	}
+	return e.appendObject(dst)
+}
+
+func (e *Error) appendObject(dst []byte) []byte {
 	dst = append(dst, `{"code":`...)
 	dst = strconv.AppendQuote(dst, e.Code)
 	dst = append(dst, `,"message":`...)
@@ -57,7 +66,8 @@ func (e *Error) AppendObject(dst []byte) []byte {
 // NewError builds an Error and its body.
 func NewError(status int, code, message string, o Outcome) *Error {
 	e := &Error{Status: status, Code: code, Message: message, Outcome: o}
-	e.Body = append(e.AppendObject([]byte(`{"error":`)), "}\n"...)
+	e.object = e.appendObject(nil)
+	e.Body = append(append([]byte(`{"error":`), e.object...), "}\n"...)
 	return e
 }
 
