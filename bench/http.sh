@@ -24,7 +24,8 @@ done
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+# Stop in reverse order of start (servers before the simulator feeding them).
+cleanup() { for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -58,7 +59,17 @@ GOMAXPROCS=1 taskset -c 0 "$tmp/trinity" serve --feeds live $simflags --db "$db"
 pids+=($!)
 ourl="http://127.0.0.1:$oport/price?asset=$asset"
 for _ in $(seq 1 100); do curl -fsS -o /dev/null -H "Authorization: Bearer $key" "$url" 2>/dev/null && break; sleep 0.1; done
-curl -fsS -H "Authorization: Bearer $key" "$url" > "$tmp/body.json"
+# Wait until every exchange has reported the asset (the answer stops growing), so nginx
+# answers the same full-size bytes Trinity sends during the run.
+prev=0 same=0
+for _ in $(seq 1 60); do
+  curl -fsS -H "Authorization: Bearer $key" "$url" > "$tmp/body.json" || true
+  n=$(wc -c < "$tmp/body.json")
+  if [ "$n" -le "$prev" ]; then same=$((same + 1)); else same=0; fi
+  prev=$n
+  [ "$same" -ge 4 ] && break
+  sleep 0.5
+done
 size=$(wc -c < "$tmp/body.json")
 
 nport=$(free_port)

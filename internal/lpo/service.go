@@ -110,6 +110,32 @@ func New(cfg Config) *Service {
 // Book returns the price book the service answers from.
 func (s *Service) Book() *price.Book { return s.book }
 
+// cachedKeyTable is a KeyTable that can look keys up through a per-reader cache
+// (keys.Table does).
+type cachedKeyTable interface {
+	LookupCached(c *keys.Cache, presented []byte) (*keys.Key, bool)
+}
+
+// AuthorizeCached is Authorize through c, a cache owned by the calling reader goroutine: a key
+// presented again skips its SHA-256. With a key table that has no cache it is Authorize.
+func (s *Service) AuthorizeCached(presented []byte, c *keys.Cache) (*keys.Key, *Error) {
+	ct, ok := s.keys.(cachedKeyTable)
+	if !ok || c == nil {
+		return s.Authorize(presented)
+	}
+	if len(presented) == 0 {
+		return nil, ErrMissingKey
+	}
+	k, found := ct.LookupCached(c, presented)
+	if !found {
+		return nil, ErrUnknownKey
+	}
+	if k.Revoked {
+		return k, ErrRevokedKey
+	}
+	return k, nil
+}
+
 // Authorize checks a presented API key. It returns ErrMissingKey for an empty key,
 // ErrUnknownKey and ErrRevokedKey as named. It does not allocate.
 func (s *Service) Authorize(presented []byte) (*keys.Key, *Error) {

@@ -33,10 +33,12 @@ type handler struct {
 	// ampDrops counts answers dropped because even the smallest one would exceed
 	// Amplification × the request; the reader adds it to the metrics once per batch.
 	ampDrops int
+	// keyCache lets a key presented again skip its SHA-256 (see keys.Cache).
+	keyCache *keys.Cache
 }
 
 func newHandler(svc *lpo.Service, tooLarge *lpo.Error) *handler {
-	return &handler{svc: svc, tooLarge: tooLarge, scratch: make([]byte, 0, 4096)}
+	return &handler{svc: svc, tooLarge: tooLarge, scratch: make([]byte, 0, 4096), keyCache: keys.NewCache()}
 }
 
 // handle answers one request datagram: it appends the answer to out and returns it, or
@@ -63,7 +65,7 @@ func (h *handler) handle(req, out []byte) []byte {
 	if r.Assets != nil {
 		ep = lpo.EndpointPrices
 	}
-	k, e := h.svc.Authorize(r.Key)
+	k, e := h.svc.AuthorizeCached(r.Key, h.keyCache)
 	if e != nil {
 		return h.fail(out, limit, k, ep, e)
 	}
