@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,18 @@ func get(t *testing.T, url, key string) (int, http.Header, []byte) {
 // over HTTP and UDP (one limit shared by both), and the report service shows every answered
 // request exactly, in all four formats.
 func TestTiersAndReportsEndToEnd(t *testing.T) {
-	r := startServe(t, "--feeds", "sim")
+	t.Run("sqlite", func(t *testing.T) { testTiersAndReports(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("TRINITY_TEST_POSTGRES")
+		if dsn == "" {
+			t.Skip("TRINITY_TEST_POSTGRES not set")
+		}
+		testTiersAndReports(t, freshSchema(t, dsn))
+	})
+}
+
+func testTiersAndReports(t *testing.T, db string) {
+	r := startServeDB(t, db, "--feeds", "sim")
 	free := mustCreateKey(t, r.db, "free")
 	pro := mustCreateKey(t, r.db, "pro")
 	partner := mustCreateKey(t, r.db, "partner")
