@@ -9,7 +9,7 @@
 // measurement (see docs/performance.md and bench/http.sh): net/http allocates a request object
 // and a header map per request and flushes per response, which caps it near half the
 // throughput of a fixed-answer nginx on one core; fasthttp reaches 0.72-0.80 of it, the
-// goroutine per connection costing an extra read and a park per request; gnet 0.82-0.93.
+// goroutine per connection costing an extra read and a park per request; gnet 0.82-0.99.
 package httpapi
 
 import (

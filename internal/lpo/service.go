@@ -70,19 +70,22 @@ type Config struct {
 
 // Service answers price queries. It is safe for concurrent use.
 type Service struct {
-	book     *price.Book
-	keys     KeyTable
-	limiter  *limits.Limiter
-	tiers    *limits.TierTable
-	meter    *metering.Meter
-	requests [numProtocols][numEndpoints][numOutcomes]*metrics.Counter
-	latency  [numProtocols]*histogram.Histogram
-	answered atomic.Uint64
+	book *price.Book
+	keys KeyTable
+	// cachedKeys is keys when it can look up through a per-reader cache, else nil.
+	cachedKeys cachedKeyTable
+	limiter    *limits.Limiter
+	tiers      *limits.TierTable
+	meter      *metering.Meter
+	requests   [numProtocols][numEndpoints][numOutcomes]*metrics.Counter
+	latency    [numProtocols]*histogram.Histogram
+	answered   atomic.Uint64
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{book: cfg.Book, keys: cfg.Keys, limiter: cfg.Limiter, tiers: cfg.Tiers, meter: cfg.Meter}
+	s.cachedKeys, _ = cfg.Keys.(cachedKeyTable)
 	if s.limiter != nil && s.tiers == nil {
 		s.tiers = limits.NewTierTable(nil)
 	}
@@ -116,34 +119,27 @@ type cachedKeyTable interface {
 	LookupCached(c *keys.Cache, presented []byte) (*keys.Key, bool)
 }
 
-// AuthorizeCached is Authorize through c, a cache owned by the calling reader goroutine: a key
-// presented again skips its SHA-256. With a key table that has no cache it is Authorize.
-func (s *Service) AuthorizeCached(presented []byte, c *keys.Cache) (*keys.Key, *Error) {
-	ct, ok := s.keys.(cachedKeyTable)
-	if !ok || c == nil {
-		return s.Authorize(presented)
-	}
-	if len(presented) == 0 {
-		return nil, ErrMissingKey
-	}
-	k, found := ct.LookupCached(c, presented)
-	if !found {
-		return nil, ErrUnknownKey
-	}
-	if k.Revoked {
-		return k, ErrRevokedKey
-	}
-	return k, nil
-}
-
 // Authorize checks a presented API key. It returns ErrMissingKey for an empty key,
 // ErrUnknownKey and ErrRevokedKey as named. It does not allocate.
 func (s *Service) Authorize(presented []byte) (*keys.Key, *Error) {
+	return s.AuthorizeCached(presented, nil)
+}
+
+// AuthorizeCached is Authorize through c, a cache owned by the calling reader goroutine: a key
+// presented again skips its SHA-256. With a nil c, or a key table without a cache, it looks
+// the key up directly.
+func (s *Service) AuthorizeCached(presented []byte, c *keys.Cache) (*keys.Key, *Error) {
 	if len(presented) == 0 {
 		return nil, ErrMissingKey
 	}
-	k, ok := s.keys.Lookup(presented)
-	if !ok {
+	var k *keys.Key
+	var found bool
+	if c != nil && s.cachedKeys != nil {
+		k, found = s.cachedKeys.LookupCached(c, presented)
+	} else {
+		k, found = s.keys.Lookup(presented)
+	}
+	if !found {
 		return nil, ErrUnknownKey
 	}
 	if k.Revoked {

@@ -21,7 +21,6 @@ type fakeHTTP struct {
 	limit    atomic.Int64
 	n        atomic.Int64
 	answered atomic.Int64
-	byStatus sync.Map // int → *atomic.Int64
 
 	first              atomic.Pointer[string] // the first request received
 	stallMu            sync.Mutex
@@ -74,14 +73,6 @@ func (f *fakeHTTP) stall(from, to time.Time) {
 	f.stallMu.Unlock()
 }
 
-func (f *fakeHTTP) count(status int) int64 {
-	v, ok := f.byStatus.Load(status)
-	if !ok {
-		return 0
-	}
-	return v.(*atomic.Int64).Load()
-}
-
 func (f *fakeHTTP) serve(c net.Conn) {
 	defer c.Close()
 	buf := make([]byte, 0, 4096)
@@ -132,11 +123,6 @@ func (f *fakeHTTP) serve(c net.Conn) {
 			out = append(out, "\r\n\r\n"...)
 			out = append(out, body...)
 		}
-		v, ok := f.byStatus.Load(status)
-		if !ok {
-			v, _ = f.byStatus.LoadOrStore(status, new(atomic.Int64))
-		}
-		v.(*atomic.Int64).Add(1)
 		f.answered.Add(1)
 		if _, err := c.Write(out); err != nil {
 			return

@@ -77,9 +77,6 @@ func (d *udpDriver) closeAll() {
 	}
 }
 
-// sockets returns the number of sockets.
-func (d *udpDriver) sockets() int { return len(d.socks) }
-
 // setLoad gives the sockets their share of n requests in flight; with rate > 0 the phase is
 // open loop and each socket sends rate/sockets requests per second from start for dur. It
 // returns the schedules, which the engine closes when the phase ends.
