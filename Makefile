@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help build fmt vet test race bench-smoke bench fuzz ci
+.PHONY: help build fmt vet lint test race bench-smoke bench fuzz ci
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -9,6 +9,8 @@ fmt: ## fail if any file is not gofmt-ed
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "$$out"; exit 1; }
 vet: ## go vet
 	go vet ./...
+lint: ## staticcheck
+	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 test: ## unit, integration and end-to-end tests
 	go test ./...
 race: ## tests with the race detector
